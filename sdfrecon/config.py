@@ -1,0 +1,153 @@
+"""Configuration dataclasses, one per stage, composed into one per command.
+
+Field docstrings become the ``--help`` text (tyro reads them). Library code takes the
+sub-config it needs; variants are made with :func:`dataclasses.replace`, never by mutation.
+No torch import here, so ``sdfrecon --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from typing import Any, Literal
+
+
+@dataclass(frozen=True)
+class NormalizationConfig:
+    padding: float = 0.1
+    """Gap between the cloud's bounding box and the faces of [-1, 1]^3, as a fraction of the
+    half-width: the longest axis spans [-(1-padding), 1-padding]. A cloud that touches the box
+    gets holes where the surface leaves the grid."""
+
+
+@dataclass(frozen=True)
+class NormalsConfig:
+    normal_neighbours: int = 30
+    """k of the k-NN PCA normal estimate, used only when the file has no normals."""
+    orient_neighbours: int = 20
+    """k of the tangent-plane graph that makes estimated normals consistent."""
+
+
+@dataclass(frozen=True)
+class SirenConfig:
+    hidden_features: int = 128
+    """Width of each hidden sine layer (the paper uses 256; 128 reaches the same bunny
+    quality in the CPU budget, see README "Defaults")."""
+    hidden_layers: int = 3
+    """Number of hidden sine layers (between the first sine layer and the linear output)."""
+    first_omega_0: float = 30.0
+    """Frequency factor omega_0 of the first layer: sin(omega_0 * (W x + b))."""
+    hidden_omega_0: float = 30.0
+    """Frequency factor omega_0 of the hidden layers."""
+    sphere_prior: float | None = 0.5
+    """SDF only: learn f(x) = SIREN(x) + |x| - sphere_prior, so training starts from the SDF of
+    a sphere of this radius (a geometric initialisation: no spurious zero sets at step 0, and
+    a far field that is already a distance). None: a plain SIREN."""
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    surface_points: int = 2048
+    """On-surface points per step (drawn from the cloud, with their normals)."""
+    off_surface_points: int = 2048
+    """Points per step drawn uniformly in [-1, 1]^3 (off-surface and eikonal terms)."""
+    near_surface_points: int = 0
+    """Points per step drawn around surface points with Gaussian offsets (eikonal term only:
+    they may lie on the surface, so the off-surface penalty does not apply to them)."""
+    near_surface_sigma: float = 0.01
+    """Standard deviation of the near-surface offsets, in normalised units ([-1, 1] box)."""
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    sdf_weight: float = 3e3
+    """Weight of the on-surface term mean |f(x)| (SIREN paper: 3e3)."""
+    normal_weight: float = 1e2
+    """Weight of the normal term mean (1 - cos(grad f, n)) on surface points (paper: 1e2)."""
+    eikonal_weight: float = 5e1
+    """Weight of the eikonal term mean | |grad f| - 1 | on all points (paper: 5e1)."""
+    off_surface_weight: float = 1e2
+    """Weight of the off-surface term mean exp(-alpha |f|) (paper: 1e2)."""
+    off_surface_alpha: float = 100.0
+    """alpha of the off-surface term, in 1/normalised units (paper: 100)."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 2500
+    """Optimisation steps (training also stops at --time-budget, whichever comes first)."""
+    time_budget: float | None = None
+    """Wall-clock limit of training in seconds; the learning-rate schedule follows the
+    larger of step progress and time progress, so a budgeted run still anneals."""
+    lr: float = 5e-4
+    """Peak learning rate of Adam."""
+    lr_schedule: Literal["cosine", "constant"] = "cosine"
+    """Learning-rate schedule after the warm-up: cosine decay to lr_final_ratio * lr, or constant."""
+    lr_final_ratio: float = 0.05
+    """Final learning rate as a fraction of --lr (cosine schedule)."""
+    warmup_steps: int = 50
+    """Linear warm-up of the learning rate, in steps."""
+    grad_clip: float | None = 1.0
+    """Clip the global gradient norm to this value; None disables clipping."""
+    seed: int = 0
+    """Seed of the network initialisation and of every sampled batch."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """Where to train and evaluate: auto picks CUDA when it is available."""
+    checkpoint_every: int = 500
+    """Write the checkpoint every this many steps (and at the end)."""
+    log_every: int = 10
+    """Write a row of the loss log every this many steps."""
+    progress: bool = True
+    """Show a progress bar with the loss terms."""
+
+
+@dataclass(frozen=True)
+class ExtractConfig:
+    resolution: int = 256
+    """Grid points per axis of marching cubes over [-1, 1]^3 (the voxel is 2/(resolution-1))."""
+    coarse_to_fine: bool = True
+    """Evaluate the network finely only in blocks that can hold the surface (same mesh as
+    the dense grid, see extract.py); False evaluates every grid point."""
+    lipschitz_bound: float = 3.0
+    """Assumed bound on |grad f| when skipping blocks; larger is safer and slower."""
+    chunk_size: int = 131072
+    """Points per network evaluation (memory versus speed)."""
+    keep_components: Literal["all", "near-input"] = "near-input"
+    """Which connected components to keep: all, or those that come within --component-distance
+    of an input point (drops ghost surfaces that no data supports)."""
+    component_distance: float = 0.02
+    """Distance for --keep-components near-input, in normalised units (the box is 2 wide)."""
+
+
+@dataclass(frozen=True)
+class ReconstructConfig:
+    """Everything that decides a reconstruction; saved as JSON beside the mesh."""
+
+    normalization: NormalizationConfig = field(default_factory=NormalizationConfig)
+    normals: NormalsConfig = field(default_factory=NormalsConfig)
+    siren: SirenConfig = field(default_factory=SirenConfig)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    extract: ExtractConfig = field(default_factory=ExtractConfig)
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """A JSON-ready nested dict of a config dataclass."""
+    return asdict(config)
+
+
+def from_dict(cls: type, data: dict[str, Any]) -> Any:
+    """Rebuild a (nested) config dataclass from :func:`to_dict` output; unknown keys are an error.
+
+    Nested configs are the fields whose ``default_factory`` is itself a dataclass.
+    """
+    known = {f.name: f for f in fields(cls)}
+    unknown = set(data) - set(known)
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} fields: {sorted(unknown)}")
+    kwargs = {}
+    for name, value in data.items():
+        factory = known[name].default_factory
+        nested = isinstance(factory, type) and is_dataclass(factory)
+        kwargs[name] = from_dict(factory, value) if nested else value
+    return cls(**kwargs)

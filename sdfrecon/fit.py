@@ -1,0 +1,84 @@
+"""Fitting a SIREN SDF to a normalised cloud: model, sampler, losses and the shared loop."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sdfrecon.checkpoint import Checkpoint, save_checkpoint
+from sdfrecon.config import ReconstructConfig, to_dict
+from sdfrecon.diff import value_and_gradient
+from sdfrecon.losses import sdf_losses
+from sdfrecon.normalize import Normalization
+from sdfrecon.sampling import SdfSampler
+from sdfrecon.siren import SdfSiren
+from sdfrecon.train import TrainState, train
+
+
+@dataclass
+class SdfModel:
+    """A trained SDF and the transform back to the input's coordinates."""
+
+    network: SdfSiren
+    normalization: Normalization
+    config: ReconstructConfig
+    source: str | None = None  # the input cloud's path, for re-meshing with its support
+
+    def to_checkpoint(self, optimizer: torch.optim.Optimizer, state: TrainState,
+                      generator: torch.Generator) -> Checkpoint:
+        return Checkpoint(
+            kind="sdf", config=to_dict(self.config), model=self.network.state_dict(),
+            optimizer=optimizer.state_dict(), step=state.step, elapsed=state.elapsed,
+            generator=generator.get_state(), extra={"normalization": self.normalization.to_dict(), "source": self.source},
+        )
+
+
+def fit_sdf(
+    points: np.ndarray,
+    normals: np.ndarray,
+    normalization: Normalization,
+    config: ReconstructConfig,
+    device: torch.device,
+    checkpoint_path: Path | None = None,
+    log_path: Path | None = None,
+    resume: Checkpoint | None = None,
+    source: str | None = None,
+) -> tuple[SdfModel, TrainState]:
+    """Train a SIREN on points (N, 3) and unit normals (N, 3), both already normalised.
+
+    With ``resume`` the network, optimiser, generator and step continue from a checkpoint
+    of the same config, so an interrupted run ends where an uninterrupted one would.
+    """
+    torch.manual_seed(config.train.seed)
+    network = SdfSiren(config.siren).to(device)
+    optimizer = torch.optim.Adam(network.parameters(), lr=config.train.lr)
+    generator = torch.Generator(device=device)
+    generator.manual_seed(config.train.seed)
+    state = TrainState()
+    if resume is not None:
+        network.load_state_dict(resume.model)
+        optimizer.load_state_dict(resume.optimizer)
+        generator.set_state(resume.generator.to(generator.get_state().device))
+        state = TrainState(step=resume.step, elapsed=resume.elapsed)
+    model = SdfModel(network, normalization, config, source)
+    sampler = SdfSampler(
+        torch.as_tensor(points, dtype=torch.float32, device=device),
+        torch.as_tensor(normals, dtype=torch.float32, device=device),
+        config.sampling, generator,
+    )
+
+    def loss_fn() -> dict[str, torch.Tensor]:
+        batch = sampler.sample()
+        sdf, grad = value_and_gradient(network, batch.points)
+        return sdf_losses(batch, sdf, grad, config.loss)
+
+    def checkpoint_fn(s: TrainState) -> None:
+        if checkpoint_path is not None:
+            save_checkpoint(checkpoint_path, model.to_checkpoint(optimizer, s, generator))
+
+    state = train(network, optimizer, loss_fn, config.train, state, log_path, checkpoint_fn, "fit sdf")
+    network.eval()
+    return model, state

@@ -1,0 +1,42 @@
+"""The SIREN SDF losses (paper Sec. 4.2, Eq. 6), as a pure function of the batch, the
+network's values and its spatial gradients."""
+
+from __future__ import annotations
+
+import torch
+
+from sdfrecon.config import LossConfig
+from sdfrecon.sampling import SdfBatch
+
+
+def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of values (B,) over mask (B,) bool; 0 when the mask is empty."""
+    count = mask.sum().clamp(min=1)
+    return torch.where(mask, values, torch.zeros_like(values)).sum() / count
+
+
+def sdf_losses(
+    batch: SdfBatch, sdf: torch.Tensor, grad: torch.Tensor, config: LossConfig
+) -> dict[str, torch.Tensor]:
+    """The weighted loss terms and their sum.
+
+    sdf: (B,) f at batch.points; grad: (B, 3) grad f there. Each term is a mean over the
+    points its mask selects (not over the whole batch):
+      sdf      on-surface   |f|
+      normal   on-surface   1 - cos(grad f, n)
+      eikonal  all points   | |grad f| - 1 |
+      off      off-surface  exp(-alpha |f|)
+    Returns {'sdf', 'normal', 'eikonal', 'off', 'total'}, each already weighted.
+    """
+    on, off = batch.on_surface, batch.off_surface
+    grad_norm = grad.norm(dim=-1)
+    cos = torch.nn.functional.cosine_similarity(grad, batch.normals, dim=-1, eps=1e-8)
+    terms = {
+        "sdf": config.sdf_weight * _masked_mean(sdf.abs(), on),
+        "normal": config.normal_weight * _masked_mean(1.0 - cos, on),
+        "eikonal": config.eikonal_weight * (grad_norm - 1.0).abs().mean(),
+        "off": config.off_surface_weight
+        * _masked_mean(torch.exp(-config.off_surface_alpha * sdf.abs()), off),
+    }
+    terms["total"] = sum(terms.values())  # type: ignore[assignment]
+    return terms

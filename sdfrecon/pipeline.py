@@ -1,0 +1,198 @@
+"""File to mesh file: the stages of the package put together for the CLI and the tests.
+
+reconstruct: load -> normals (estimated when missing) -> normalise -> fit SIREN -> grid ->
+marching cubes -> drop unsupported components -> back to input coordinates -> write.
+Everything that could stop the run (bad input, an existing output) is checked before
+training starts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sdfrecon.config import ExtractConfig, NormalsConfig, ReconstructConfig, from_dict, to_dict
+from sdfrecon.errors import InputError
+
+log = logging.getLogger("sdfrecon")
+
+
+@dataclass
+class MeshResult:
+    """A mesh in the input's coordinates and how it was made."""
+
+    vertices: np.ndarray  # (V, 3) float64, input units
+    faces: np.ndarray  # (F, 3) int64
+    normals: np.ndarray  # (V, 3) float32, unit, outward
+    info: dict = field(default_factory=dict)
+
+
+def run_dir_for(mesh_path: Path) -> Path:
+    """The run folder beside a mesh: out/bunny.obj -> out/bunny.run/."""
+    return mesh_path.with_name(mesh_path.stem + ".run")
+
+
+def load_cloud(path: Path, config: NormalsConfig):
+    """The cloud with unit normals, estimating them when the file has none.
+
+    Returns (PointCloud, normals_estimated: bool).
+    """
+    from sdfrecon.io import PointCloud, load_point_cloud
+
+    cloud = load_point_cloud(path)
+    if cloud.normals is not None:
+        return cloud, False
+    from sdfrecon.normals import estimate_normals
+
+    log.info("%s has no normals: estimating and orienting them (k=%d)", path, config.normal_neighbours)
+    return PointCloud(cloud.points, estimate_normals(cloud.points, config)), True
+
+
+def mesh_from_model(
+    model, config: ExtractConfig, device: torch.device, support: np.ndarray | None = None
+) -> MeshResult:
+    """Extract the zero level set of a trained :class:`~sdfrecon.fit.SdfModel`.
+
+    support: (N, 3) input points in normalised units, for --keep-components near-input.
+    """
+    from sdfrecon import extract as ex
+
+    network = model.network.to(device).eval()
+    t0 = time.perf_counter()
+    volume, stats = ex.sample_grid(network, config, device)
+    vertices, faces = ex.marching_cubes(volume)
+    dropped = 0
+    if config.keep_components == "near-input" and support is not None:
+        vertices, faces, dropped = ex.drop_far_components(
+            vertices, faces, support, config.component_distance
+        )
+    if dropped:
+        log.info("dropped %d component(s) farther than %g (normalised) from every input point",
+                 dropped, config.component_distance)
+    normals = ex.field_normals(network, vertices, device, config.chunk_size)
+    info = {"grid_evaluations": stats.evaluated, "grid_points": stats.total,
+            "components_dropped": dropped, "extract_seconds": time.perf_counter() - t0}
+    return MeshResult(model.normalization.to_world(vertices), faces, normals, info)
+
+
+# Options that may change between a run and its --resume: when to stop and how to show it.
+_RESUME_FREE = {"steps", "time_budget", "progress", "device", "checkpoint_every", "log_every"}
+
+
+def _resumable(saved: dict, current: dict) -> bool:
+    """Whether a checkpoint's config continues under the current one (same model and data)."""
+    strip = lambda c: {**c, "train": {k: v for k, v in c["train"].items() if k not in _RESUME_FREE}}  # noqa: E731
+    return strip(saved) == strip(current)
+
+
+def _write_json(path: Path, data: dict) -> None:
+    from sdfrecon.io import atomic_write
+
+    with atomic_write(path, overwrite=True) as tmp:
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def reconstruct(
+    input_path: Path,
+    output: Path,
+    config: ReconstructConfig,
+    overwrite: bool = False,
+    resume: bool = False,
+    run_dir: Path | None = None,
+) -> MeshResult:
+    """Reconstruct input_path into the mesh file output; the run folder gets the checkpoint
+    (checkpoint.pt), the resolved config (config.json), the loss log (losses.csv) and a
+    summary (summary.json). resume continues from the run folder's checkpoint."""
+    from sdfrecon.checkpoint import load_checkpoint
+    from sdfrecon.fit import fit_sdf
+    from sdfrecon.io import MESH_SUFFIXES, save_mesh
+    from sdfrecon.io.atomic import check_writable
+    from sdfrecon.normalize import Normalization
+    from sdfrecon.train import resolve_device
+
+    t_start = time.perf_counter()
+    if output.suffix.lower() not in MESH_SUFFIXES:
+        raise InputError(output, f"unknown mesh format '{output.suffix}' (supported: {', '.join(MESH_SUFFIXES)})")
+    check_writable(output, overwrite)
+    run_dir = run_dir or run_dir_for(output)
+    ckpt_path = run_dir / "checkpoint.pt"
+    previous = None
+    if resume and ckpt_path.exists():
+        previous = load_checkpoint(ckpt_path, "sdf")
+        if not _resumable(previous.config, to_dict(config)):
+            raise InputError(ckpt_path, "was trained with other settings; resume with the same options or drop --resume")
+    device = resolve_device(config.train.device)
+    cloud, estimated = load_cloud(input_path, config.normals)
+    t_loaded = time.perf_counter()
+    normalization = Normalization.fit(cloud.points, config.normalization)
+    points = normalization.to_unit(cloud.points)
+    log.info("%s: %d points%s; training on %s", input_path, len(points),
+             " (normals estimated)" if estimated else " with normals", device)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _write_json(run_dir / "config.json", to_dict(config))
+    if previous is not None:
+        log.info("resuming from %s at step %d", ckpt_path, previous.step)
+    model, state = fit_sdf(points, cloud.normals, normalization, config, device, ckpt_path,
+                           run_dir / "losses.csv", previous, source=str(input_path.resolve()))
+    t_trained = time.perf_counter()
+    mesh = mesh_from_model(model, config.extract, device, support=points)
+    save_mesh(output, mesh.vertices, mesh.faces, mesh.normals, overwrite=overwrite)
+    t_done = time.perf_counter()
+    mesh.info.update({
+        "input": str(input_path), "output": str(output), "points": len(points),
+        "normals_estimated": estimated, "steps": state.step, "device": str(device),
+        "vertices": len(mesh.vertices), "faces": len(mesh.faces),
+        "load_seconds": t_loaded - t_start, "train_seconds": t_trained - t_loaded,
+        "total_seconds": t_done - t_start, "final_losses": state.history[-1] if state.history else {},
+        "normalization": normalization.to_dict(),
+    })
+    _write_json(run_dir / "summary.json", mesh.info)
+    return mesh
+
+
+def extract_model(
+    model_path: Path, output: Path, config: ExtractConfig, device_name: str = "auto",
+    overwrite: bool = False, cloud: Path | None = None,
+) -> MeshResult:
+    """Re-mesh a saved checkpoint with other extraction settings (resolution, say).
+
+    cloud: the input points, for --keep-components near-input; by default the cloud the
+    model was trained on, where that file still exists (else all components are kept).
+    """
+    from sdfrecon.checkpoint import load_checkpoint
+    from sdfrecon.fit import SdfModel
+    from sdfrecon.io import MESH_SUFFIXES, load_point_cloud, save_mesh
+    from sdfrecon.io.atomic import check_writable
+    from sdfrecon.normalize import Normalization
+    from sdfrecon.siren import SdfSiren
+    from sdfrecon.train import resolve_device
+
+    if output.suffix.lower() not in MESH_SUFFIXES:
+        raise InputError(output, f"unknown mesh format '{output.suffix}' (supported: {', '.join(MESH_SUFFIXES)})")
+    check_writable(output, overwrite)
+    ckpt = load_checkpoint(model_path, "sdf")
+    try:
+        recon = from_dict(ReconstructConfig, ckpt.config)
+        normalization = Normalization.from_dict(ckpt.extra["normalization"])
+        network = SdfSiren(recon.siren)
+        network.load_state_dict(ckpt.model)
+    except (KeyError, ValueError, TypeError, RuntimeError) as err:
+        raise InputError(model_path, f"is a damaged checkpoint ({type(err).__name__}: {err})") from None
+    model = SdfModel(network, normalization, recon, ckpt.extra.get("source"))
+    if cloud is None and model.source and Path(model.source).is_file():
+        cloud = Path(model.source)
+    support = None
+    if config.keep_components == "near-input":
+        if cloud is None:
+            log.warning("the training cloud is not available: keeping all components (pass --cloud)")
+        else:
+            support = normalization.to_unit(load_point_cloud(cloud).points)
+    mesh = mesh_from_model(model, config, resolve_device(device_name), support)
+    save_mesh(output, mesh.vertices, mesh.faces, mesh.normals, overwrite=overwrite)
+    return mesh

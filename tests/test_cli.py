@@ -1,0 +1,142 @@
+"""The sdfrecon command end to end on the committed sample (an off-centre, tilted,
+lopsided ellipsoid): the mesh comes back in the input's coordinates; bad input gets exit
+code 2 and one line; nothing is overwritten without --overwrite; --resume continues."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sdfrecon.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "data" / "sample_ellipsoid.xyz"
+FAST = ["--hidden-features", "64", "--hidden-layers", "2", "--surface-points", "1024",
+        "--off-surface-points", "1024", "--resolution", "96", "--no-progress"]
+
+
+def _ellipsoid_truth(n: int = 50_000):
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        import make_samples
+    finally:
+        sys.path.pop(0)
+    return make_samples, make_samples.ellipsoid_cloud(n, seed=123)[0]
+
+
+@pytest.fixture(scope="module")
+def ellipsoid_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ellipsoid") / "ellipsoid.obj"
+    assert main(["reconstruct", str(SAMPLE), "-o", str(out), "--steps", "400", *FAST]) == 0
+    return out
+
+
+def test_ellipsoid_comes_back_in_place(ellipsoid_run):
+    import trimesh
+
+    from sdfrecon.metrics import chamfer_fscore, sample_surface, topology
+
+    mesh = trimesh.load(ellipsoid_run, process=False)
+    make_samples, truth = _ellipsoid_truth()
+    samples, _ = sample_surface(mesh, 50_000, seed=0)
+    diag = np.linalg.norm(truth.max(0) - truth.min(0))
+    m = chamfer_fscore(samples, truth, taus=(0.01 * diag,))
+    assert m["chamfer_l1"] / diag < 0.004
+    assert m[f"fscore@{0.01 * diag:g}"] > 0.98
+    topo = topology(mesh)
+    assert topo["components"] == 1 and topo["genus"] == 0 and topo["watertight"]
+    # Place, size and orientation: the principal axes of the mesh are the ellipsoid's.
+    volume = 4 / 3 * np.pi * np.prod(make_samples.AXES)
+    assert mesh.volume == pytest.approx(volume, rel=0.05)
+    np.testing.assert_allclose(mesh.center_mass, make_samples.CENTRE, atol=0.01)
+    rot = make_samples.rotation((0.3, -0.4, 0.8))
+    local = (samples - make_samples.CENTRE) @ rot
+    np.testing.assert_allclose(np.abs(local).max(0), make_samples.AXES, rtol=0.03)
+
+
+def test_run_folder_holds_checkpoint_config_and_log(ellipsoid_run):
+    run = ellipsoid_run.with_name("ellipsoid.run")
+    assert sorted(p.name for p in run.iterdir()) == ["checkpoint.pt", "config.json", "losses.csv", "summary.json"]
+    config = json.loads((run / "config.json").read_text())
+    assert config["train"]["steps"] == 400 and config["siren"]["hidden_features"] == 64
+    rows = list(csv.DictReader((run / "losses.csv").open()))
+    assert rows[-1]["step"] == "400"
+    assert float(rows[-1]["total"]) < float(rows[0]["total"])
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["steps"] == 400 and summary["vertices"] > 1000
+
+
+def test_extract_remeshes_a_saved_model(ellipsoid_run, tmp_path):
+    import trimesh
+
+    from sdfrecon.metrics import compare_meshes
+
+    out = tmp_path / "fine.ply"
+    ckpt = ellipsoid_run.with_name("ellipsoid.run") / "checkpoint.pt"
+    assert main(["extract", str(ckpt), "-o", str(out), "--resolution", "128"]) == 0
+    fine, coarse = trimesh.load(out, process=False), trimesh.load(ellipsoid_run, process=False)
+    assert len(fine.vertices) > len(coarse.vertices)
+    assert compare_meshes(fine, coarse, n=20_000)["chamfer_l1_rel"] < 0.002
+
+
+def test_existing_output_is_not_overwritten(ellipsoid_run, capsys):
+    before = ellipsoid_run.read_bytes()
+    assert main(["reconstruct", str(SAMPLE), "-o", str(ellipsoid_run), *FAST]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"sdfrecon: error: {ellipsoid_run}: already exists (pass --overwrite to replace it)"]
+    assert ellipsoid_run.read_bytes() == before
+
+
+def test_resume_continues_from_the_checkpoint(tmp_path):
+    out = tmp_path / "e.obj"
+    args = ["reconstruct", str(SAMPLE), "-o", str(out), "--overwrite", *FAST, "--resolution", "32"]
+    assert main([*args, "--steps", "60", "--log-every", "10"]) == 0
+    assert main([*args, "--steps", "120", "--log-every", "10", "--resume"]) == 0
+    steps = [int(r["step"]) for r in csv.DictReader((tmp_path / "e.run" / "losses.csv").open())]
+    assert steps == list(range(10, 130, 10))
+    assert json.loads((tmp_path / "e.run" / "summary.json").read_text())["steps"] == 120
+    # A different model cannot resume that checkpoint.
+    assert main([*args, "--steps", "120", "--resume", "--hidden-features", "32"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "problem"),
+    [
+        ("missing.xyz", None, "no such file"),
+        ("flat.xyz", "\n".join(f"{i % 7} {i // 7} 0" for i in range(49)), "all points lie on a plane: there is no volume to reconstruct"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(tmp_path, name, content, problem):
+    cloud = tmp_path / name
+    if content is not None:
+        cloud.write_text(content)
+    out = tmp_path / "out.obj"
+    proc = subprocess.run(
+        [sys.executable, "-m", "sdfrecon.cli", "reconstruct", str(cloud), "-o", str(out)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [f"sdfrecon: error: {cloud}: {problem}"]
+    assert not out.exists() and not (tmp_path / "out.run").exists()
+
+
+def test_unknown_output_format_is_refused_before_training(tmp_path, capsys):
+    out = tmp_path / "mesh.xyz"
+    assert main(["reconstruct", str(SAMPLE), "-o", str(out), *FAST]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"sdfrecon: error: {out}: unknown mesh format '.xyz' (supported: .obj, .ply, .stl, .glb, .off)"
+    )
+
+
+def test_help_is_fast_and_lists_subcommands():
+    proc = subprocess.run([sys.executable, "-m", "sdfrecon.cli", "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0
+    assert "reconstruct" in proc.stdout and "extract" in proc.stdout
+    probe = "import sys, sdfrecon.cli; print('torch' in sys.modules, 'open3d' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout.split() == ["False", "False"]
