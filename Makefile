@@ -20,13 +20,13 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 	@echo "  make reconstruct CLOUD=bunny.xyz [OUT=out/bunny.obj] [ARGS=\"--steps 3000\"]"
 
-install: $(STAMP) ## create .venv with torch, sdfrecon (editable) and its dev tools
+install: $(STAMP) ## create .venv with torch, sdfrecon (editable), its dev tools and Ray
 
 $(STAMP): pyproject.toml Makefile
 	@$(MAKE) --no-print-directory system-libs
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check '$(TORCH)'
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,ray]'
 	@$(BIN)/python -c "import torch, open3d, trimesh, skimage, sdfrecon" \
 		|| { echo "install: the packages do not import (see above)" >&2; exit 1; }
 	@touch $(STAMP)

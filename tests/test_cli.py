@@ -77,12 +77,34 @@ def test_extract_remeshes_a_saved_model(ellipsoid_run, tmp_path):
 
     from sdfrecon.metrics import compare_meshes
 
-    out = tmp_path / "fine.ply"
     ckpt = ellipsoid_run.with_name("ellipsoid.run") / "checkpoint.pt"
-    assert main(["extract", str(ckpt), "-o", str(out), "--resolution", "128"]) == 0
-    fine, coarse = trimesh.load(out, process=False), trimesh.load(ellipsoid_run, process=False)
-    assert len(fine.vertices) > len(coarse.vertices)
-    assert compare_meshes(fine, coarse, n=20_000)["chamfer_l1_rel"] < 0.002
+    same, fine = tmp_path / "same.obj", tmp_path / "fine.ply"
+    assert main(["extract", str(ckpt), "-o", str(same), "--resolution", "96"]) == 0
+    assert main(["extract", str(ckpt), "-o", str(fine), "--resolution", "160"]) == 0
+    original = trimesh.load(ellipsoid_run, process=False)
+    # The same settings give the same mesh: the checkpoint holds everything that matters.
+    again = trimesh.load(same, process=False)
+    assert np.array_equal(again.faces, original.faces)
+    np.testing.assert_allclose(again.vertices, original.vertices, atol=1e-6)
+    finer = trimesh.load(fine, process=False)
+    assert len(finer.vertices) > 2 * len(original.vertices)
+    assert compare_meshes(finer, original, n=20_000)["chamfer_l1_rel"] < 0.005
+
+
+def test_cloud_without_normals_gets_estimated_normals(tmp_path):
+    import trimesh
+
+    from sdfrecon.io import load_point_cloud
+
+    cloud = tmp_path / "bare.xyz"
+    np.savetxt(cloud, load_point_cloud(SAMPLE).points)
+    out = tmp_path / "bare.obj"
+    assert main(["reconstruct", str(cloud), "-o", str(out), "--steps", "300", *FAST]) == 0
+    summary = json.loads((tmp_path / "bare.run" / "summary.json").read_text())
+    assert summary["normals_estimated"] is True
+    make_samples, _ = _ellipsoid_truth(10)
+    mesh = trimesh.load(out, process=False)
+    assert mesh.volume == pytest.approx(4 / 3 * np.pi * np.prod(make_samples.AXES), rel=0.1)
 
 
 def test_existing_output_is_not_overwritten(ellipsoid_run, capsys):

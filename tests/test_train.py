@@ -1,0 +1,94 @@
+"""The shared training loop: schedule, budgets, NaN handling, checkpoints; the losses'
+masks; and normal estimation for clouds without normals."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from sdfrecon.config import LossConfig, NormalsConfig, TrainConfig
+from sdfrecon.errors import TrainingError
+from sdfrecon.losses import sdf_losses
+from sdfrecon.sampling import SdfBatch
+from sdfrecon.train import TrainState, lr_factor, train
+
+QUIET = TrainConfig(steps=20, progress=False, log_every=5, checkpoint_every=10, warmup_steps=0)
+
+
+def _quadratic():
+    w = torch.nn.Parameter(torch.tensor([3.0, -2.0]))
+    model = torch.nn.Module()
+    model.w = w
+    return model, torch.optim.Adam([w], lr=0.1)
+
+
+def test_schedule_warms_up_then_decays_to_the_final_ratio():
+    cfg = TrainConfig(warmup_steps=10, lr_final_ratio=0.1)
+    assert lr_factor(0, 0.0, cfg) == pytest.approx(0.1)
+    assert lr_factor(9, 0.0, cfg) == pytest.approx(1.0)
+    assert lr_factor(500, 0.5, cfg) == pytest.approx(0.55)
+    assert lr_factor(1000, 1.0, cfg) == pytest.approx(0.1)
+    assert lr_factor(500, 0.5, dataclasses.replace(cfg, lr_schedule="constant")) == 1.0
+
+
+def test_training_decreases_the_loss_and_checkpoints(tmp_path):
+    model, opt = _quadratic()
+    saved = []
+    state = train(model, opt, lambda: {"total": (model.w**2).sum()}, QUIET,
+                  log_path=tmp_path / "log.csv", checkpoint_fn=lambda s: saved.append(s.step))
+    assert state.step == 20 and saved == [10, 20]
+    assert float((model.w**2).sum().detach()) < 13.0
+    lines = (tmp_path / "log.csv").read_text().splitlines()
+    assert lines[0] == "step,seconds,lr,total" and len(lines) == 5
+
+
+def test_time_budget_stops_training():
+    model, opt = _quadratic()
+    cfg = dataclasses.replace(QUIET, steps=10**9, time_budget=0.3)
+    state = train(model, opt, lambda: {"total": (model.w**2).sum()}, cfg)
+    assert 0.3 <= state.elapsed < 5.0 and state.step < 10**9
+
+
+def test_nan_loss_stops_and_keeps_the_last_checkpoint():
+    model, opt = _quadratic()
+    calls = {"n": 0}
+
+    def loss_fn():
+        calls["n"] += 1
+        bad = calls["n"] > 12
+        return {"total": (model.w**2).sum() * (float("nan") if bad else 1.0)}
+
+    saved = []
+    with pytest.raises(TrainingError, match=r"the loss became nan at step 12; the last good checkpoint \(step 10\) is kept"):
+        train(model, opt, loss_fn, QUIET, state=TrainState(), checkpoint_fn=lambda s: saved.append(s.step))
+    assert saved == [10]
+
+
+def test_losses_use_their_masks():
+    pts = torch.tensor([[0.0, 0, 0], [0.5, 0, 0], [0.9, 0, 0]])
+    normals = torch.tensor([[1.0, 0, 0], [0, 0, 0], [0, 0, 0]])
+    batch = SdfBatch(pts, normals, torch.tensor([True, False, False]), torch.tensor([False, True, False]))
+    sdf = torch.tensor([0.1, 0.0, 5.0])
+    grad = torch.tensor([[2.0, 0, 0], [0, 1.0, 0], [0, 0, 3.0]])
+    t = sdf_losses(batch, sdf, grad, LossConfig(1.0, 1.0, 1.0, 1.0, 100.0))
+    assert float(t["sdf"]) == pytest.approx(0.1)  # on-surface point only
+    assert float(t["normal"]) == pytest.approx(0.0)  # grad parallel to n
+    assert float(t["eikonal"]) == pytest.approx((1 + 0 + 2) / 3)  # all points
+    assert float(t["off"]) == pytest.approx(1.0)  # exp(-100 * 0) at the off-surface point
+    assert float(t["total"]) == pytest.approx(0.1 + 1.0 + 1.0)
+
+
+def test_estimated_normals_of_a_sphere_point_outward():
+    from sdfrecon.normals import estimate_normals
+
+    rng = np.random.default_rng(0)
+    d = rng.normal(size=(3000, 3))
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    points = d * [2.0, 1.0, 1.5] + [10.0, -3.0, 4.0]
+    normals = estimate_normals(points, NormalsConfig())
+    outward = np.einsum("ij,ij->i", normals, points - [10.0, -3.0, 4.0])
+    assert (outward > 0).all()
+    np.testing.assert_allclose(np.linalg.norm(normals, axis=1), 1.0, atol=1e-5)
