@@ -88,7 +88,12 @@ class Extract(Common):
               f"in {mesh.info['extract_seconds']:.1f} s")
 
 
-COMMANDS: dict[str, type] = {"reconstruct": Reconstruct, "extract": Extract}
+def commands() -> dict[str, type]:
+    """The subcommands, in --help order. Imported here, not at the top, because the
+    command modules import :class:`Common` from this one."""
+    from sdfrecon.cli_eval import Evaluate, Sample
+
+    return {"reconstruct": Reconstruct, "extract": Extract, "evaluate": Evaluate, "sample": Sample}
 
 
 def _setup_logging(quiet: bool) -> None:
@@ -101,7 +106,7 @@ def _setup_logging(quiet: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
-    command = tyro.extras.subcommand_cli_from_dict(COMMANDS, prog="sdfrecon", args=argv)
+    command = tyro.extras.subcommand_cli_from_dict(commands(), prog="sdfrecon", args=argv)
     _setup_logging(command.quiet)
     try:
         command.run()

@@ -62,6 +62,26 @@ class Siren(nn.Module):
         """x (B, in) -> (B, out)."""
         return self.out(self.net(x))
 
+    def forward_with_input_gradient(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """y (B,) and dy/dx (B, in) for a scalar output, without a double backward.
+
+        The gradient is written out as its own reverse pass: with a_l = w_l (W_l h + b_l),
+        g <- (g * w_l cos(a_l)) W_l from g = W_out down to the input. The loss on it then
+        back-propagates in one ordinary backward, a graph that torch.compile can also take
+        (it cannot compile autograd's double backward).
+        """
+        pre = []
+        h = x
+        for layer in self.net:
+            a = layer.omega_0 * layer.linear(h)
+            pre.append(a)
+            h = torch.sin(a)
+        y = self.out(h).squeeze(-1)
+        g = self.out.weight.expand(x.shape[0], -1)
+        for layer, a in zip(reversed(self.net), reversed(pre), strict=True):
+            g = (g * (layer.omega_0 * torch.cos(a))) @ layer.linear.weight
+        return y, g
+
 
 class SdfSiren(Siren):
     """A SIREN R^3 -> R returning the signed distance as shape (B,).
@@ -78,6 +98,19 @@ class SdfSiren(Siren):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         f = super().forward(x).squeeze(-1)
         if self.sphere_prior is not None:
-            # sqrt(|x|^2 + eps): |x| with a gradient defined at the origin.
-            f = f + torch.sqrt((x * x).sum(-1) + 1e-12) - self.sphere_prior
+            f = f + _norm(x) - self.sphere_prior
         return f
+
+    def value_and_gradient(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """f(x) (B,) and grad f(x) (B, 3) without autograd's double backward."""
+        f, grad = self.forward_with_input_gradient(x)
+        if self.sphere_prior is not None:
+            r = _norm(x)
+            f = f + r - self.sphere_prior
+            grad = grad + x / r.unsqueeze(-1)
+        return f, grad
+
+
+def _norm(x: torch.Tensor) -> torch.Tensor:
+    """|x| over the last axis, as sqrt(|x|^2 + 1e-12): differentiable at the origin."""
+    return torch.sqrt((x * x).sum(-1) + 1e-12)

@@ -1,0 +1,125 @@
+"""Configuration of image fitting: the network, what it is fitted to, and how it is trained.
+
+Field docstrings are the ``--help`` text of ``sdfrecon fit-image`` and ``sdfrecon blend``.
+The defaults are the CPU recipe measured in scripts/bench_image.py (see README "Image
+fitting"); :data:`PRESETS` also holds the SIREN paper's recipe. No torch import here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields, is_dataclass
+from typing import Any, Literal
+
+from sdfrecon.config import TrainConfig
+
+Activation = Literal["sine", "relu", "relu-pe", "tanh"]
+Target = Literal["pixels", "gradient", "laplacian"]
+
+
+@dataclass(frozen=True)
+class ImageModelConfig:
+    activation: Activation = "sine"
+    """Hidden activation: sine (a SIREN), relu, relu-pe (ReLU after a positional encoding of
+    the coordinates, as in NeRF) or tanh."""
+    hidden_features: int = 256
+    """Width of each hidden layer."""
+    hidden_layers: int = 3
+    """Number of hidden layers after the first layer (the output layer is linear)."""
+    first_omega_0: float = 30.0
+    """sine: omega_0 of the first layer, sin(omega_0 (W x + b)); sets the frequencies the
+    network starts with (x spans [-1, 1] across the image)."""
+    hidden_omega_0: float = 30.0
+    """sine: omega_0 of the hidden layers."""
+    pe_frequencies: int | None = None
+    """relu-pe: number of octaves L of the encoding sin/cos(2^k pi x), k < L; None: the
+    highest octave below the image's Nyquist rate, floor(log2(min(W, H) / 4))."""
+
+
+@dataclass(frozen=True)
+class ImageFitConfig:
+    target: Target = "pixels"
+    """What the network is fitted to: the pixel values, their gradient (Sobel) or their
+    Laplacian, both in coordinate units so that the network's own derivatives match them."""
+    batch_size: int | None = 16384
+    """Pixels per step, visited in a fresh random order each epoch; None: every pixel every step."""
+
+
+@dataclass(frozen=True)
+class ImageTrainConfig(TrainConfig):
+    steps: int = 2000
+    """Optimisation steps (training also stops at --time-budget, whichever comes first)."""
+    lr: float = 1e-3
+    """Peak learning rate of Adam."""
+    lr_final_ratio: float = 0.01
+    """Final learning rate as a fraction of --lr (cosine schedule)."""
+    warmup_steps: int = 50
+    """Linear warm-up of the learning rate, in steps."""
+    grad_clip: float | None = None
+    """Clip the global gradient norm to this value; None disables clipping."""
+    checkpoint_every: int = 1000
+    """Write the model file every this many steps (and at the end)."""
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    """Everything that decides an image fit; saved in the model file."""
+
+    model: ImageModelConfig = field(default_factory=ImageModelConfig)
+    fit: ImageFitConfig = field(default_factory=ImageFitConfig)
+    train: ImageTrainConfig = field(default_factory=ImageTrainConfig)
+
+
+PAPER = ImageConfig(
+    model=ImageModelConfig(hidden_features=256, hidden_layers=3, first_omega_0=30.0, hidden_omega_0=30.0),
+    fit=ImageFitConfig(batch_size=None),
+    train=ImageTrainConfig(steps=10_000, lr=1e-4, lr_schedule="constant", warmup_steps=0, grad_clip=None),
+)
+"""The SIREN paper's image recipe (Sitzmann et al. 2020, Sec. 4.1 and their code): 256 wide,
+3 hidden layers, omega_0 = 30, every pixel every step, Adam at a constant 1e-4."""
+
+PRESETS: dict[str, ImageConfig] = {"fast": ImageConfig(), "paper": PAPER}
+"""Named starting points of ``--preset``: 'fast' (the defaults) and 'paper'."""
+
+
+def _leaves(config: Any, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
+    out = {}
+    for f in fields(config):
+        value = getattr(config, f.name)
+        if is_dataclass(value):
+            out.update(_leaves(value, (*prefix, f.name)))
+        else:
+            out[(*prefix, f.name)] = value
+    return out
+
+
+def _set(config: Any, path: tuple[str, ...], value: Any) -> Any:
+    if len(path) == 1:
+        return dataclasses.replace(config, **{path[0]: value})
+    inner = _set(getattr(config, path[0]), path[1:], value)
+    return dataclasses.replace(config, **{path[0]: inner})
+
+
+def apply_preset(name: str, given: ImageConfig, base: ImageConfig | None = None) -> ImageConfig:
+    """The preset ``name`` with every option of ``given`` that differs from ``base`` (the
+    defaults) put on top: options given on the command line win over the preset's.
+
+    An option given at exactly its default value cannot be told from one left out, so it
+    keeps the preset's value.
+    """
+    base = base or ImageConfig()
+    result = PRESETS[name]
+    defaults = _leaves(base)
+    for path, value in _leaves(given).items():
+        if value != defaults[path]:
+            result = _set(result, path, value)
+    return result
+
+
+def image_config_from_dict(data: dict[str, Any]) -> ImageConfig:
+    """Rebuild an :class:`ImageConfig` from ``dataclasses.asdict`` output (a model file's)."""
+    known = {"model": ImageModelConfig, "fit": ImageFitConfig, "train": ImageTrainConfig}
+    unknown = set(data) - set(known)
+    if unknown:
+        raise ValueError(f"unknown ImageConfig fields: {sorted(unknown)}")
+    return ImageConfig(**{k: known[k](**v) for k, v in data.items()})
