@@ -105,15 +105,17 @@ def poisson_file(
     """Poisson-reconstruct the cloud file ``input`` into the mesh file ``output``.
 
     The cloud is read, and its normals estimated when it has none, exactly as
-    ``sdfrecon reconstruct`` does (:func:`sdfrecon.pipeline.load_cloud` with the default
-    :class:`~sdfrecon.config.NormalsConfig`), so both methods see the same oriented points.
+    ``sdfrecon reconstruct`` does with its defaults (:func:`sdfrecon.pipeline.load_cloud` with
+    ``ReconstructConfig()``: no cleaning, the file's normals or estimated ones), so both
+    methods see the same oriented points.
     The mesh is written atomically with per-vertex normals where the format carries them;
     an existing ``output`` is refused (before any work) unless ``overwrite``.
 
-    Returns a JSON-ready dict: input, output, points, normals_estimated, depth, trim,
-    vertices, faces, load_seconds, poisson_seconds, total_seconds.
+    Returns a JSON-ready dict: input, output, points, normals ('file' or 'estimated'),
+    normals_estimated, depth, trim, vertices, faces, load_seconds, poisson_seconds,
+    total_seconds.
     """
-    from sdfrecon.config import NormalsConfig
+    from sdfrecon.config import ReconstructConfig
     from sdfrecon.io import MESH_SUFFIXES, save_mesh
     from sdfrecon.io.atomic import check_writable
     from sdfrecon.pipeline import load_cloud
@@ -127,7 +129,8 @@ def poisson_file(
         raise InputError("--trim", f"must be a quantile in [0, 1), got {trim}")
     if not 1 <= depth <= 16:
         raise InputError("--depth", f"must lie in [1, 16], got {depth}")
-    cloud, estimated = load_cloud(input, NormalsConfig())
+    cloud, cloud_info = load_cloud(input, ReconstructConfig())
+    estimated = cloud_info["normals"] == "estimated"
     t_loaded = time.perf_counter()
     log.info("%s: %d points%s; screened Poisson at depth %d", input, len(cloud),
              " (normals estimated)" if estimated else " with normals", depth)
@@ -139,7 +142,7 @@ def poisson_file(
     t_done = time.perf_counter()
     return {
         "input": str(input), "output": str(output), "points": len(cloud),
-        "normals_estimated": estimated, "depth": depth, "trim": trim,
+        "normals": cloud_info["normals"], "normals_estimated": estimated, "depth": depth, "trim": trim,
         "vertices": len(vertices), "faces": len(faces),
         "load_seconds": t_loaded - t_start, "poisson_seconds": t_solved - t_loaded,
         "total_seconds": t_done - t_start,

@@ -20,7 +20,22 @@ class NormalizationConfig:
 
 
 @dataclass(frozen=True)
+class CleanConfig:
+    outlier_neighbours: int = 0
+    """k of statistical outlier removal (0: off): points whose mean distance to their k
+    neighbours lies beyond --outlier-std-ratio standard deviations are dropped."""
+    outlier_std_ratio: float = 2.0
+    """Threshold of statistical outlier removal, in standard deviations."""
+    voxel_size: float = 0.0
+    """Voxel down-sampling edge as a fraction of the bounding-box diagonal (0: off)."""
+
+
+@dataclass(frozen=True)
 class NormalsConfig:
+    normals_mode: Literal["auto", "estimate", "free"] = "auto"
+    """auto: the file's normals, estimated ones where it has none; estimate: always estimate
+    (ignore the file's); free: normal-free training (no normal term, a decaying divergence
+    term instead, as in DiGS)."""
     normal_neighbours: int = 30
     """k of the k-NN PCA normal estimate, used only when the file has no normals."""
     orient_neighbours: int = 20
@@ -69,6 +84,12 @@ class LossConfig:
     """Weight of the off-surface term mean exp(-alpha |f|) (paper: 1e2)."""
     off_surface_alpha: float = 100.0
     """alpha of the off-surface term, in 1/normalised units (paper: 100)."""
+    divergence_weight: float = 10.0
+    """Normal-free training only: weight of mean |div grad f| (the Laplacian) on off-surface
+    points, which keeps the field free of spurious curvature while no normal term guides it."""
+    divergence_decay: float = 0.5
+    """Normal-free training only: the divergence weight falls linearly to 0 over this
+    fraction of the steps (DiGS anneals it so that it does not smooth away detail)."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +107,9 @@ class TrainConfig:
     """Final learning rate as a fraction of --lr (cosine schedule)."""
     warmup_steps: int = 50
     """Linear warm-up of the learning rate, in steps."""
+    gradient: Literal["analytic", "autograd"] = "analytic"
+    """How grad f is computed in training: analytic (a hand-written reverse pass through the
+    sine layers, one backward for the loss) or autograd (double backward, the reference)."""
     grad_clip: float | None = 1.0
     """Clip the global gradient norm to this value; None disables clipping."""
     seed: int = 0
@@ -122,6 +146,7 @@ class ExtractConfig:
 class ReconstructConfig:
     """Everything that decides a reconstruction; saved as JSON beside the mesh."""
 
+    clean: CleanConfig = field(default_factory=CleanConfig)
     normalization: NormalizationConfig = field(default_factory=NormalizationConfig)
     normals: NormalsConfig = field(default_factory=NormalsConfig)
     siren: SirenConfig = field(default_factory=SirenConfig)

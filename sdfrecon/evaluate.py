@@ -23,7 +23,14 @@ import numpy as np
 
 from sdfrecon.errors import InputError
 from sdfrecon.io import MESH_SUFFIXES, POINT_CLOUD_SUFFIXES, PointCloud, load_mesh, load_point_cloud
-from sdfrecon.metrics import DEFAULT_TAUS, bbox_diagonal, chamfer_fscore, sample_surface, topology
+from sdfrecon.metrics import (
+    DEFAULT_TAUS,
+    bbox_diagonal,
+    chamfer_fscore,
+    component_distances,
+    sample_surface,
+    topology,
+)
 
 if TYPE_CHECKING:
     import trimesh
@@ -50,7 +57,9 @@ CONVENTIONS: dict[str, str] = {
              "other mesh's triangles (Open3D RaycastingScene, float32 about the reference's bbox "
              "centre): no sampling floor, ~0 for a mesh against itself",
     "scan_to_rec": "SRB convention (cloud reference, e.g. the input scan): one-sided distances from "
-                   "every reference point to the reconstruction's triangles, mean and max",
+                   "every reference point to the reconstruction's triangles, mean and max; "
+                   "far_components@2%: components of the reconstruction farther than 2% of the "
+                   "diagonal from every reference point (ghost surfaces)",
     "topology": "of the reconstruction after merging identical vertices: connected components, "
                 "genus = (2C - Euler - boundary loops) / 2, watertight = every edge in exactly 2 faces",
 }
@@ -261,6 +270,8 @@ def evaluate_mesh(rec: trimesh.Trimesh, reference: trimesh.Trimesh | PointCloud,
         for name, value in (("mean", float(d_scan.mean())), ("max", float(d_scan.max()))):
             out[f"scan_to_rec_{name}"] = value
             out[f"scan_to_rec_{name}_rel"] = value / diag
+        far = component_distances(np.asarray(rec.vertices), np.asarray(rec.faces), ref_pts)
+        out["far_components@2%"] = int((far > 0.02 * diag).sum())
     elif exact:
         d_rr = TriangleSurface(reference, centre).distance(rec_pts)
         d_fr = TriangleSurface(rec, centre).distance(ref_pts)

@@ -144,35 +144,21 @@ def field_normals(fn: FieldFn, vertices: np.ndarray, device: torch.device, chunk
     return out
 
 
-def face_components(faces: np.ndarray, n_vertices: int) -> np.ndarray:
-    """Connected-component label of every vertex (V,) int, through shared faces."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    a = np.concatenate([faces[:, 0], faces[:, 1], faces[:, 2]])
-    b = np.concatenate([faces[:, 1], faces[:, 2], faces[:, 0]])
-    graph = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n_vertices, n_vertices))
-    return connected_components(graph, directed=False)[1]
-
-
 def drop_far_components(
     vertices: np.ndarray, faces: np.ndarray, points: np.ndarray, max_distance: float
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Remove the connected components none of whose vertices comes within max_distance of
     an input point (ghost surfaces the data does not support). vertices (V, 3) and points
     (N, 3) in the same units. Returns (vertices, faces, number of components dropped)."""
-    from scipy.spatial import cKDTree
+    from sdfrecon.metrics import nearest, vertex_components
 
     if len(faces) == 0:
         return vertices, faces, 0
-    labels = face_components(faces, len(vertices))
-    dist, _ = cKDTree(points).query(vertices, k=1, workers=-1)
+    labels = vertex_components(faces, len(vertices))
     closest = np.full(labels.max() + 1, np.inf)
-    np.minimum.at(closest, labels, dist)
+    np.minimum.at(closest, labels, nearest(vertices, points)[0])
     keep_label = closest <= max_distance
-    used = np.zeros(len(vertices), dtype=bool)
-    used[faces.ravel()] = True
-    dropped = int((~keep_label[np.unique(labels[used])]).sum())
+    dropped = int((~keep_label[np.unique(labels[faces.ravel()])]).sum())
     if dropped == 0:
         return vertices, faces, 0
     face_keep = keep_label[labels[faces[:, 0]]]

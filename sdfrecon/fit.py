@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import torch
 
 from sdfrecon.checkpoint import Checkpoint, save_checkpoint
 from sdfrecon.config import ReconstructConfig, to_dict
-from sdfrecon.diff import value_and_gradient
+from sdfrecon.diff import divergence, gradient
 from sdfrecon.losses import sdf_losses
 from sdfrecon.normalize import Normalization
 from sdfrecon.sampling import SdfSampler
@@ -70,10 +71,27 @@ def fit_sdf(
         config.sampling, generator,
     )
 
+    free = config.normals.normals_mode == "free"
+    loss_config = dataclasses.replace(config.loss, normal_weight=0.0) if free else config.loss
+    decay_steps = config.loss.divergence_decay * config.train.steps
+    counter = {"step": state.step}
+
     def loss_fn() -> dict[str, torch.Tensor]:
         batch = sampler.sample()
-        sdf, grad = value_and_gradient(network, batch.points)
-        return sdf_losses(batch, sdf, grad, config.loss)
+        x = batch.points.requires_grad_(True)
+        if config.train.gradient == "analytic":
+            sdf, grad = network.value_and_gradient(x)
+        else:
+            sdf = network(x)
+            grad = gradient(sdf, x)
+        div, weight = None, 0.0
+        if free and counter["step"] < decay_steps:
+            weight = config.loss.divergence_weight * (1.0 - counter["step"] / decay_steps)
+            div = divergence(grad, x)
+        elif free:  # keep the term (at zero) so that the loss log keeps its columns
+            div = torch.zeros_like(sdf)
+        counter["step"] += 1
+        return sdf_losses(batch, sdf, grad, loss_config, div, weight)
 
     def checkpoint_fn(s: TrainState) -> None:
         if checkpoint_path is not None:

@@ -16,7 +16,12 @@ def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def sdf_losses(
-    batch: SdfBatch, sdf: torch.Tensor, grad: torch.Tensor, config: LossConfig
+    batch: SdfBatch,
+    sdf: torch.Tensor,
+    grad: torch.Tensor,
+    config: LossConfig,
+    divergence: torch.Tensor | None = None,
+    divergence_weight: float = 0.0,
 ) -> dict[str, torch.Tensor]:
     """The weighted loss terms and their sum.
 
@@ -26,7 +31,8 @@ def sdf_losses(
       normal   on-surface   1 - cos(grad f, n)
       eikonal  all points   | |grad f| - 1 |
       off      off-surface  exp(-alpha |f|)
-    Returns {'sdf', 'normal', 'eikonal', 'off', 'total'}, each already weighted.
+      div      off-surface  |div grad f|   (only when ``divergence`` (B,) is given)
+    Returns {'sdf', 'normal', 'eikonal', 'off'[, 'div'], 'total'}, each already weighted.
     """
     on, off = batch.on_surface, batch.off_surface
     grad_norm = grad.norm(dim=-1)
@@ -38,5 +44,7 @@ def sdf_losses(
         "off": config.off_surface_weight
         * _masked_mean(torch.exp(-config.off_surface_alpha * sdf.abs()), off),
     }
+    if divergence is not None:
+        terms["div"] = divergence_weight * _masked_mean(divergence.abs(), off)
     terms["total"] = sum(terms.values())  # type: ignore[assignment]
     return terms

@@ -235,6 +235,29 @@ def _boundary_loops(edges: np.ndarray, counts: np.ndarray) -> int:
     return int(len(boundary) - len(nodes) + n_comp)
 
 
+def vertex_components(faces: np.ndarray, n_vertices: int) -> np.ndarray:
+    """Connected-component label (V,) of every vertex, through the faces (F, 3) it is on.
+
+    Vertices no face uses get labels of their own.
+    """
+    edges = faces[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2)
+    graph = coo_matrix((np.ones(len(edges), dtype=np.int8), (edges[:, 0], edges[:, 1])),
+                       shape=(n_vertices, n_vertices))
+    return connected_components(graph, directed=False)[1]
+
+
+def component_distances(vertices: np.ndarray, faces: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """For each connected component of the mesh, the distance from its nearest vertex to
+    the nearest of points (N, 3): (C,) float64, in the units of the inputs. A component
+    whose value is large is a surface that no input point supports (a ghost)."""
+    labels = vertex_components(faces, len(vertices))
+    used = np.unique(labels[faces.ravel()])
+    dist, _ = nearest(np.asarray(vertices, dtype=np.float64), np.asarray(points, dtype=np.float64))
+    closest = np.full(labels.max() + 1, np.inf)
+    np.minimum.at(closest, labels, dist)
+    return closest[used]
+
+
 def topology(mesh: trimesh.Trimesh) -> dict[str, int | float | bool]:
     """Topological summary of a triangle mesh, after merging duplicate vertices.
 

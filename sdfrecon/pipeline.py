@@ -1,6 +1,6 @@
 """File to mesh file: the stages of the package put together for the CLI and the tests.
 
-reconstruct: load -> normals (estimated when missing) -> normalise -> fit SIREN -> grid ->
+reconstruct: load -> clean -> normals (estimated when missing) -> normalise -> fit SIREN -> grid ->
 marching cubes -> drop unsupported components -> back to input coordinates -> write.
 Everything that could stop the run (bad input, an existing output) is checked before
 training starts.
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sdfrecon.config import ExtractConfig, NormalsConfig, ReconstructConfig, from_dict, to_dict
+from sdfrecon.config import ExtractConfig, ReconstructConfig, from_dict, to_dict
 from sdfrecon.errors import InputError
 
 log = logging.getLogger("sdfrecon")
@@ -38,20 +38,29 @@ def run_dir_for(mesh_path: Path) -> Path:
     return mesh_path.with_name(mesh_path.stem + ".run")
 
 
-def load_cloud(path: Path, config: NormalsConfig):
-    """The cloud with unit normals, estimating them when the file has none.
+def load_cloud(path: Path, config: ReconstructConfig):
+    """Read, clean and equip the cloud with normals as config asks.
 
-    Returns (PointCloud, normals_estimated: bool).
+    Returns (PointCloud, info): normals are unit (N, 3) float32 (zeros for normal-free
+    training); info says what cleaning removed and whether normals were estimated.
     """
+    from sdfrecon.clean import clean_cloud
     from sdfrecon.io import PointCloud, load_point_cloud
 
     cloud = load_point_cloud(path)
-    if cloud.normals is not None:
-        return cloud, False
-    from sdfrecon.normals import estimate_normals
+    points, normals, info = clean_cloud(cloud.points, cloud.normals, config.clean)
+    mode = config.normals.normals_mode
+    info["normals"] = "file"
+    if mode == "free":
+        info["normals"] = "none (normal-free training)"
+        normals = np.zeros_like(points, dtype=np.float32)
+    elif mode == "estimate" or normals is None:
+        from sdfrecon.normals import estimate_normals
 
-    log.info("%s has no normals: estimating and orienting them (k=%d)", path, config.normal_neighbours)
-    return PointCloud(cloud.points, estimate_normals(cloud.points, config)), True
+        why = "has no normals" if cloud.normals is None else "normals ignored (--normals-mode estimate)"
+        log.info("%s %s: estimating and orienting them (k=%d)", path, why, config.normals.normal_neighbours)
+        normals, info["normals"] = estimate_normals(points, config.normals), "estimated"
+    return PointCloud(points, normals), info
 
 
 def mesh_from_model(
@@ -128,12 +137,12 @@ def reconstruct(
         if not _resumable(previous.config, to_dict(config)):
             raise InputError(ckpt_path, "was trained with other settings; resume with the same options or drop --resume")
     device = resolve_device(config.train.device)
-    cloud, estimated = load_cloud(input_path, config.normals)
+    cloud, cloud_info = load_cloud(input_path, config)
     t_loaded = time.perf_counter()
     normalization = Normalization.fit(cloud.points, config.normalization)
     points = normalization.to_unit(cloud.points)
-    log.info("%s: %d points%s; training on %s", input_path, len(points),
-             " (normals estimated)" if estimated else " with normals", device)
+    log.info("%s: %d points, normals: %s; training on %s", input_path, len(points),
+             cloud_info["normals"], device)
     run_dir.mkdir(parents=True, exist_ok=True)
     _write_json(run_dir / "config.json", to_dict(config))
     if previous is not None:
@@ -146,7 +155,7 @@ def reconstruct(
     t_done = time.perf_counter()
     mesh.info.update({
         "input": str(input_path), "output": str(output), "points": len(points),
-        "normals_estimated": estimated, "steps": state.step, "device": str(device),
+        **cloud_info, "steps": state.step, "device": str(device),
         "vertices": len(mesh.vertices), "faces": len(mesh.faces),
         "load_seconds": t_loaded - t_start, "train_seconds": t_trained - t_loaded,
         "total_seconds": t_done - t_start, "final_losses": state.history[-1] if state.history else {},

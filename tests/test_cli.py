@@ -101,7 +101,7 @@ def test_cloud_without_normals_gets_estimated_normals(tmp_path):
     out = tmp_path / "bare.obj"
     assert main(["reconstruct", str(cloud), "-o", str(out), "--steps", "300", *FAST]) == 0
     summary = json.loads((tmp_path / "bare.run" / "summary.json").read_text())
-    assert summary["normals_estimated"] is True
+    assert summary["normals"] == "estimated"
     make_samples, _ = _ellipsoid_truth(10)
     mesh = trimesh.load(out, process=False)
     assert mesh.volume == pytest.approx(4 / 3 * np.pi * np.prod(make_samples.AXES), rel=0.1)

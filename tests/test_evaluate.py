@@ -359,3 +359,14 @@ def test_cli_errors_are_one_line(tmp_path, commands, capsys) -> None:
     save_mesh(tmp_path / "flat.off", [[0, 0, 0], [1, 0, 0], [2, 0, 0]], [[0, 1, 2]])
     with pytest.raises(InputError, match="no surface area"):
         Evaluate(tmp_path / "flat.off", reference=tmp_path / "rec.obj").run()
+
+
+def test_far_components_counts_ghosts_against_a_scan() -> None:
+    body = trimesh.creation.icosphere(subdivisions=3, radius=1.0)
+    ghost = trimesh.creation.icosphere(subdivisions=2, radius=0.1)
+    ghost.apply_translation([3.0, 0.0, 0.0])
+    rec = trimesh.util.concatenate([body, ghost])
+    scan = PointCloud(np.asarray(body.vertices, dtype=np.float64) * 1.001, None)
+    metrics = evaluate_mesh(rec, scan, samples=2000)
+    assert metrics["far_components@2%"] == 1
+    assert evaluate_mesh(body, scan, samples=2000)["far_components@2%"] == 0

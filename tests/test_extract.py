@@ -83,7 +83,11 @@ def test_coarse_to_fine_equals_dense_on_a_trained_siren(trained_ellipsoid):
 
 def test_drop_far_components_keeps_the_supported_one():
     vertices, faces = ex.marching_cubes(ex.dense_grid(two_spheres, 64, CPU, 50_000))
-    assert ex.face_components(faces, len(vertices)).max() == 1
+    from sdfrecon.metrics import component_distances, vertex_components
+
+    assert vertex_components(faces, len(vertices)).max() == 1
+    np.testing.assert_allclose(np.sort(component_distances(vertices, faces, [[-0.4, 0.1, 0.3]])),
+                               [0.0, np.linalg.norm([0.85, -0.3, 0.0]) - 0.2], atol=0.02)
     support = np.array([[-0.4, 0.1, 0.3]])  # on the first sphere only
     v, f, dropped = ex.drop_far_components(vertices, faces, support, max_distance=0.05)
     assert dropped == 1
