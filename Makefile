@@ -14,7 +14,7 @@ CLOUD  ?= data/sample_ellipsoid.xyz
 OUT    ?= out/$(basename $(notdir $(CLOUD))).obj
 ARGS   ?=
 
-.PHONY: help install reconstruct test test-slow lint data samples clean
+.PHONY: help install reconstruct fit-image test test-slow lint data samples clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -52,6 +52,9 @@ reconstruct: install ## reconstruct CLOUD (default: the embedded sample) into OU
 		echo "reconstruct: $(CLOUD) not found (looked in ., data/ and ../shared/data/)." >&2; \
 		echo "  'make data' downloads the Stanford bunny to data/bunny.xyz" >&2; exit 2; fi
 	$(BIN)/sdfrecon reconstruct "$(CLOUD_PATH)" -o "$(OUT)" --overwrite $(ARGS)
+
+fit-image: install ## fit a SIREN to the cameraman (scikit-image's) into out/image
+	$(BIN)/sdfrecon fit-image -o out/image --overwrite $(ARGS)
 
 test: install ## run the test suite (slow end-to-end tests excluded)
 	$(BIN)/python -m pytest -q

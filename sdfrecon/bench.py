@@ -46,7 +46,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -348,10 +348,12 @@ def _maxrss_mb() -> float | None:
 def _run_siren(cloud: Path, mesh: Path, settings: dict, threads: int) -> dict:
     import torch
 
+    from sdfrecon.config import to_dict
     from sdfrecon.pipeline import reconstruct
 
     torch.set_num_threads(max(1, threads))
-    result = reconstruct(cloud, mesh, siren_config(settings["siren"]), run_dir=mesh.parent / "run")
+    config = siren_config(settings["siren"])
+    result = reconstruct(cloud, mesh, config, run_dir=mesh.parent / "run")
     info = result.info
     keep = ("steps", "device", "train_seconds", "extract_seconds", "load_seconds",
             "grid_evaluations", "components_dropped", "outliers_removed", "voxel_merged")
@@ -359,6 +361,7 @@ def _run_siren(cloud: Path, mesh: Path, settings: dict, threads: int) -> dict:
     out["cloud_points"] = info.get("points")
     normals = info.get("normals", info.get("normals_estimated"))
     out["normals"] = {True: "estimated", False: "file"}.get(normals, normals)
+    out["siren_config"] = to_dict(config)  # the whole resolved config, defaults included
     return out
 
 
@@ -399,7 +402,12 @@ def run_job(job: dict) -> dict:
     t_job = time.perf_counter()
     record: dict[str, Any] = {"shape": job["shape"], "method": job["method"], "status": "failed",
                               "error": None, "start_rss_mb": _maxrss_mb(), "threads": job["threads"],
-                              "host": socket.gethostname()}
+                              "host": socket.gethostname(), "pid": os.getpid()}
+    if "ray" in sys.modules:  # a Ray task: which node ran it
+        try:
+            record["ray_node"] = sys.modules["ray"].get_runtime_context().get_node_id()
+        except Exception:  # not inside a Ray worker after all
+            pass
     mesh_bytes, trace = None, None
     try:
         with tempfile.TemporaryDirectory(prefix="sdfrecon-bench-") as folder:
@@ -663,7 +671,8 @@ def _prepared(jobs: list[_Job], prepare: Callable[[_Job], dict]) -> Iterator[tup
             yield job, None, _failure(job, _error_text(err))
 
 
-def _run_local(items: Iterator, jobs: int, finish: Callable[[_Job, dict], None]) -> None:
+def _run_local(items: Iterator, jobs: int, finish: Callable[[_Job, dict], None],
+               fn: Callable[[dict], dict] = run_job) -> None:
     """A process pool ('spawn', one fresh process per job). If a worker dies (killed, out of
     memory) the pool breaks; the jobs then in flight are re-run one by one, each alone in a
     new pool, so that only the one that kills its worker is recorded as failed."""
@@ -671,17 +680,18 @@ def _run_local(items: Iterator, jobs: int, finish: Callable[[_Job, dict], None])
 
     suspects: list[tuple[_Job, dict]] = []
     while True:
-        broken = _pool_round(items, jobs, finish)
+        broken = _pool_round(items, jobs, finish, fn)
         suspects.extend(broken)
         if not broken:
             break
     for job, payload in suspects:
-        if _pool_round(iter([(job, payload, None)]), 1, finish):
+        if _pool_round(iter([(job, payload, None)]), 1, finish, fn):
             finish(job, _failure(job, f"{BrokenProcessPool.__name__}: the worker process died "
                                       "(killed, or out of memory?)"))
 
 
-def _pool_round(items: Iterator, jobs: int, finish: Callable[[_Job, dict], None]) -> list[tuple[_Job, dict]]:
+def _pool_round(items: Iterator, jobs: int, finish: Callable[[_Job, dict], None],
+                fn: Callable[[dict], dict]) -> list[tuple[_Job, dict]]:
     """Run items in one pool until they run out ([]) or the pool breaks (the jobs in flight)."""
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -703,7 +713,7 @@ def _pool_round(items: Iterator, jobs: int, finish: Callable[[_Job, dict], None]
                 if failure is not None:
                     finish(job, failure)
                     continue
-                in_flight[pool.submit(run_job, payload)] = (job, payload)
+                in_flight[pool.submit(fn, payload)] = (job, payload)
             if not in_flight:
                 return broken
             done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
@@ -717,6 +727,11 @@ def _pool_round(items: Iterator, jobs: int, finish: Callable[[_Job, dict], None]
                 except Exception as err:  # e.g. a payload that cannot be pickled
                     result = _failure(job, _error_text(err))
                 finish(job, result)
+    except BaseException:  # Ctrl-C, or the driver failed: do not wait minutes for the workers
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.terminate()  # our own worker processes
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
     finally:
         pool.shutdown(wait=not broken, cancel_futures=True)
 
@@ -736,7 +751,7 @@ def _run_ray(items: Iterator, address: str | None, in_flight_max: int | None, cp
     try:
         if in_flight_max is None:
             in_flight_max = max(1, int(ray.cluster_resources().get("CPU", 1) // cpus))
-        task = ray.remote(run_job).options(num_cpus=cpus, max_calls=1, max_retries=1)
+        task = ray.remote(num_cpus=cpus, max_calls=1, max_retries=1)(run_job)
         in_flight: dict = {}
         exhausted = False
         while True:
@@ -803,6 +818,8 @@ def run_bench(
     methods = parse_methods(methods)
     if executor not in ("local", "ray"):
         raise InputError("--executor", f"must be local or ray, got {executor!r}")
+    if address is not None and executor != "ray":
+        raise InputError("--address", "is for --executor ray")
     if jobs is not None and jobs < 1:
         raise InputError("--jobs", f"must be >= 1, got {jobs}")
     if ray_cpus < 1:
@@ -901,8 +918,3 @@ def _run(shape_list: list[Shape], methods: tuple[str, ...], out: Path, jobs: int
         bar.close()
     summary.records = results.sorted()
     return summary
-
-
-def options_dict(options: BenchOptions) -> dict:
-    """JSON-ready form of the options (for logs and tests)."""
-    return asdict(options)

@@ -4,7 +4,9 @@ schema check (a crafted pickle cannot run code, a foreign file gets a clear erro
 
 from __future__ import annotations
 
+import errno
 import json
+import math
 import pickle
 import zipfile
 from dataclasses import dataclass
@@ -65,7 +67,26 @@ def save_checkpoint(path: Path, ckpt: Checkpoint) -> None:
         "extra": json.dumps(ckpt.extra),
     }
     with atomic_write(path, overwrite=True) as tmp:
-        torch.save(payload, tmp)
+        try:
+            torch.save(payload, tmp)
+        except RuntimeError as err:  # torch reports a failed write (a full disk) this way
+            raise OSError(errno.EIO, f"torch.save failed: {str(err).splitlines()[0]}") from err
+
+
+def _schema_problem(payload: dict) -> str | None:
+    """What is wrong inside the top-level fields (their types are already checked), or None."""
+    model = payload["model"]
+    if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in model.items()):
+        return "'model' must map names to tensors"
+    optimizer = payload["optimizer"]
+    if not isinstance(optimizer.get("state"), dict) or not isinstance(optimizer.get("param_groups"), list):
+        return "'optimizer' lacks 'state' and 'param_groups'"
+    generator = payload["generator"]
+    if generator.dtype != torch.uint8 or generator.dim() != 1:
+        return "'generator' is not a generator state (a 1-D uint8 tensor)"
+    if payload["step"] < 0 or not math.isfinite(payload["elapsed"]) or payload["elapsed"] < 0:
+        return "'step' or 'elapsed' is negative or not finite"
+    return None
 
 
 def load_checkpoint(path: str | Path, kind: str) -> Checkpoint:
@@ -79,13 +100,16 @@ def load_checkpoint(path: str | Path, kind: str) -> Checkpoint:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
         raise InputError(path, UNSAFE) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as err:
+    except Exception as err:  # a damaged archive raises many types (RuntimeError, KeyError, ...)
         raise InputError(path, f"is not a readable checkpoint ({type(err).__name__})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise InputError(path, "is not an sdfrecon checkpoint")
     for key, typ in _SCHEMA.items():
         if not isinstance(payload.get(key), typ):
             raise InputError(path, f"is a damaged checkpoint: '{key}' is missing or of the wrong type")
+    problem = _schema_problem(payload)
+    if problem:
+        raise InputError(path, f"is a damaged checkpoint: {problem}")
     if payload["version"] != VERSION or payload["kind"] != kind:
         raise InputError(
             path, f"is a '{payload['kind']}' checkpoint of version {payload['version']}; "
@@ -93,8 +117,10 @@ def load_checkpoint(path: str | Path, kind: str) -> Checkpoint:
         )
     try:
         config, extra = json.loads(payload["config"]), json.loads(payload["extra"])
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         raise InputError(path, "is a damaged checkpoint: its config is not valid JSON") from None
+    if not isinstance(config, dict) or not isinstance(extra, dict):
+        raise InputError(path, "is a damaged checkpoint: its config is not a JSON object")
     return Checkpoint(
         kind=kind, config=config, model=payload["model"], optimizer=payload["optimizer"],
         step=payload["step"], elapsed=payload["elapsed"], generator=payload["generator"], extra=extra,

@@ -91,9 +91,15 @@ class Extract(Common):
 def commands() -> dict[str, type]:
     """The subcommands, in --help order. Imported here, not at the top, because the
     command modules import :class:`Common` from this one."""
+    from sdfrecon.cli_bench import Bench, Poisson
     from sdfrecon.cli_eval import Evaluate, Sample
+    from sdfrecon.cli_image import Blend, FitImage, RenderImage
 
-    return {"reconstruct": Reconstruct, "extract": Extract, "evaluate": Evaluate, "sample": Sample}
+    return {
+        "reconstruct": Reconstruct, "extract": Extract, "evaluate": Evaluate, "sample": Sample,
+        "poisson": Poisson, "bench": Bench,
+        "fit-image": FitImage, "render-image": RenderImage, "blend": Blend,
+    }
 
 
 def _setup_logging(quiet: bool) -> None:

@@ -15,6 +15,31 @@ from typing import Annotated, Literal
 import tyro
 
 from sdfrecon.cli import Common, Output
+from sdfrecon.errors import InputError, TrainingError
+
+
+def parse_assignments(items: tuple[str, ...] | list[str]) -> dict:
+    """['steps=100', 'sphere_prior=None', 'device=cpu'] -> {'steps': 100, 'sphere_prior': None,
+    'device': 'cpu'}: values are JSON (numbers, true/false, null; None too), else strings."""
+    import json
+
+    out = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name.strip():
+            raise InputError("--siren", f"expected NAME=VALUE, got {item!r}")
+        text = text.strip()
+        if text in ("None", "none"):
+            value = None
+        elif text in ("True", "False"):
+            value = text == "True"
+        else:
+            try:
+                value = json.loads(text)
+            except ValueError:
+                value = text
+        out[name.strip().replace("-", "_")] = value
+    return out
 
 
 @dataclass
@@ -54,6 +79,7 @@ class Bench(Common):
     against the shape's reference (as `sdfrecon evaluate`), the wall time and peak memory
     of the worker; collected in OUT/results.jsonl, results.csv and results.md (per shape,
     and mean/median per method). A re-run skips the finished jobs and retries failed ones.
+    Exit code 1 when a job failed (its error is in the results; the other jobs still ran).
     """
 
     shapes: Path
@@ -88,6 +114,9 @@ class Bench(Common):
     """SIREN training steps (default: reconstruct's default)."""
     resolution: int | None = None
     """SIREN marching-cubes resolution (default: reconstruct's default)."""
+    siren: tuple[str, ...] = ()
+    """More options of the SIREN jobs, as NAME=VALUE (reconstruct's option names, e.g.
+    hidden_features=64 time_budget=300 sphere_prior=None); a TOML spec's per-shape options win."""
     depth: int = 9
     """Poisson octree depth."""
     trim: float | None = None
@@ -96,7 +125,7 @@ class Bench(Common):
     def run(self) -> None:
         from sdfrecon.bench import BenchOptions, run_bench
 
-        siren = {}
+        siren = parse_assignments(self.siren)
         if self.siren_steps is not None:
             siren["steps"] = self.siren_steps
         if self.resolution is not None:
@@ -109,3 +138,7 @@ class Bench(Common):
         failed = summary.failed
         print(f"{len(summary.ran)} job(s) run ({len(failed)} failed), {len(summary.skipped)} already "
               f"finished; results in {self.out / 'results.md'}")
+        if failed:  # exit code 1; the results, failures included, are written
+            names = ", ".join(f"{r['shape']}__{r['method']}" for r in failed[:5])
+            raise TrainingError(f"{len(failed)} of {len(summary.ran)} job(s) failed ({names}"
+                                f"{' ...' if len(failed) > 5 else ''}); see {self.out / 'results.md'}")

@@ -122,8 +122,12 @@ def load_reference(path: str | Path) -> trimesh.Trimesh | PointCloud:
         except InputError as error:
             if suffix not in POINT_CLOUD_SUFFIXES:
                 raise
-            if "has no faces" not in error.problem:  # unreadable as a mesh: say so, then try a cloud
+            # Unreadable as a mesh: read it as a cloud; if that fails too, its error (one
+            # line, the more precise one) is raised; if it works, say what happened.
+            cloud = load_point_cloud(path)
+            if "has no faces" not in error.problem:
                 log.warning("%s: %s; reading its vertices as a point cloud", path, error.problem)
+            return cloud
         else:
             require_surface(mesh, path, "the mesh")
             return mesh

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from sdfrecon.config import ExtractConfig, ReconstructConfig, from_dict, to_dict
-from sdfrecon.errors import InputError
+from sdfrecon.errors import InputError, TrainingError
 
 log = logging.getLogger("sdfrecon")
 
@@ -46,9 +46,14 @@ def load_cloud(path: Path, config: ReconstructConfig):
     """
     from sdfrecon.clean import clean_cloud
     from sdfrecon.io import PointCloud, load_point_cloud
+    from sdfrecon.io.orientation import orient_normals
 
     cloud = load_point_cloud(path)
-    points, normals, info = clean_cloud(cloud.points, cloud.normals, config.clean)
+    file_normals = cloud.normals
+    if file_normals is not None and config.normals.normals_mode == "auto":
+        # before cleaning, which averages normals: warns when it flips (or drops) any
+        file_normals = orient_normals(path, cloud.points, file_normals)
+    points, normals, info = clean_cloud(cloud.points, file_normals, config.clean)
     mode = config.normals.normals_mode
     info["normals"] = "file"
     if mode == "free":
@@ -57,7 +62,8 @@ def load_cloud(path: Path, config: ReconstructConfig):
     elif mode == "estimate" or normals is None:
         from sdfrecon.normals import estimate_normals
 
-        why = "has no normals" if cloud.normals is None else "normals ignored (--normals-mode estimate)"
+        why = ("has no normals" if cloud.normals is None else "normals ignored (--normals-mode estimate)"
+               if mode == "estimate" else "has no usable normals")
         log.info("%s %s: estimating and orienting them (k=%d)", path, why, config.normals.normal_neighbours)
         normals, info["normals"] = estimate_normals(points, config.normals), "estimated"
     return PointCloud(points, normals), info
@@ -76,6 +82,11 @@ def mesh_from_model(
     t0 = time.perf_counter()
     volume, stats = ex.sample_grid(network, config, device)
     vertices, faces = ex.marching_cubes(volume)
+    if len(faces) == 0:
+        raise TrainingError(
+            "the network's zero level set does not cross the grid, so there is no surface to "
+            "mesh (train longer, or check the input)"
+        )
     dropped = 0
     if config.keep_components == "near-input" and support is not None:
         vertices, faces, dropped = ex.drop_far_components(
@@ -107,6 +118,82 @@ def _write_json(path: Path, data: dict) -> None:
         tmp.write_text(json.dumps(data, indent=2) + "\n")
 
 
+def _output_bytes(config: ReconstructConfig, log_rows: int) -> tuple[int, int]:
+    """A generous estimate of the bytes written: (mesh, run folder).
+
+    The mesh: about 4 R^2 vertices for a shape that fills the grid (a sphere of radius 0.9
+    in the box gives 3.8 R^2), two faces each, about 150 bytes a vertex in the largest
+    format (text OBJ with normals). The run folder: the weights and Adam's two moments in
+    float32, twice (the new checkpoint is written before the old one goes), and the log.
+    """
+    r = config.extract.resolution
+    mesh = 4 * r * r * 150
+    h, layers = config.siren.hidden_features, config.siren.hidden_layers
+    parameters = 4 * h + layers * (h * h + h) + h + 1
+    run = 2 * (3 * 4 * parameters + 64_000) + 200 * log_rows + 64_000
+    return mesh, run
+
+
+def _check_outputs(input_path: Path, output: Path, run_dir: Path, config: ReconstructConfig,
+                   overwrite: bool, resume: bool) -> None:
+    """Everything about the outputs that can be known before training: the mesh format, no
+    silent overwrite (of the mesh, or of an earlier run's checkpoint), folders that can be
+    made and written, and enough free space."""
+    import os
+
+    from sdfrecon.io import MESH_SUFFIXES
+    from sdfrecon.io.atomic import check_folder, check_free_space, check_writable, existing_ancestor
+
+    if output.suffix.lower() not in MESH_SUFFIXES:
+        raise InputError(output, f"unknown mesh format '{output.suffix}' (supported: {', '.join(MESH_SUFFIXES)})")
+    if input_path.is_file() and output.is_file() and os.path.samefile(input_path, output):
+        raise InputError(output, "is the input file: choose another output")
+    check_writable(output, overwrite)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise InputError(run_dir, "is a file, not a run folder")
+    check_folder(run_dir)
+    checkpoint = run_dir / "checkpoint.pt"
+    if checkpoint.exists() and not (resume or overwrite):
+        raise InputError(checkpoint, "is left from an earlier run (pass --resume to continue "
+                                     "it or --overwrite to start again)")
+    log_rows = config.train.steps // max(config.train.log_every, 1)
+    mesh_bytes, run_bytes = _output_bytes(config, log_rows)
+    mesh_base, run_base = existing_ancestor(output.parent), existing_ancestor(run_dir)
+    if mesh_base.stat().st_dev == run_base.stat().st_dev:
+        check_free_space(mesh_base, mesh_bytes + run_bytes, output, "the mesh and run folder")
+    else:
+        check_free_space(mesh_base, mesh_bytes, output, "the mesh")
+        check_free_space(run_base, run_bytes, run_dir, "the run folder")
+
+
+def _check_resumable(ckpt_path: Path, config: ReconstructConfig):
+    """The checkpoint to resume from, checked to continue ``config`` (same model and data)
+    and to load into the network, optimiser and generator; InputError otherwise."""
+    from sdfrecon.checkpoint import load_checkpoint
+    from sdfrecon.siren import SdfSiren
+
+    previous = load_checkpoint(ckpt_path, "sdf")
+    try:
+        same = _resumable(previous.config, to_dict(config))
+    except (KeyError, TypeError, AttributeError):
+        raise InputError(ckpt_path, "is a damaged checkpoint (its config is incomplete)") from None
+    if not same:
+        raise InputError(ckpt_path, "was trained with other settings; resume with the same options or drop --resume")
+    try:
+        network = SdfSiren(config.siren)
+        network.load_state_dict(previous.model)
+        torch.optim.Adam(network.parameters(), lr=config.train.lr).load_state_dict(previous.optimizer)
+        torch.Generator().set_state(previous.generator)
+        if previous.step < 0 or not np.isfinite(previous.elapsed):
+            raise ValueError("negative step or non-finite time")
+        if not all(torch.isfinite(v).all() for v in previous.model.values() if v.is_floating_point()):
+            raise ValueError("non-finite weights")
+    except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as err:
+        problem = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise InputError(ckpt_path, f"is a damaged checkpoint ({problem})") from None
+    return previous
+
+
 def reconstruct(
     input_path: Path,
     output: Path,
@@ -118,26 +205,24 @@ def reconstruct(
     """Reconstruct input_path into the mesh file output; the run folder gets the checkpoint
     (checkpoint.pt), the resolved config (config.json), the loss log (losses.csv) and a
     summary (summary.json). resume continues from the run folder's checkpoint."""
-    from sdfrecon.checkpoint import load_checkpoint
     from sdfrecon.fit import fit_sdf
-    from sdfrecon.io import MESH_SUFFIXES, save_mesh
-    from sdfrecon.io.atomic import check_writable
+    from sdfrecon.io import save_mesh
+    from sdfrecon.io.mesh import check_mesh_precision
     from sdfrecon.normalize import Normalization
     from sdfrecon.train import resolve_device
 
     t_start = time.perf_counter()
-    if output.suffix.lower() not in MESH_SUFFIXES:
-        raise InputError(output, f"unknown mesh format '{output.suffix}' (supported: {', '.join(MESH_SUFFIXES)})")
-    check_writable(output, overwrite)
     run_dir = run_dir or run_dir_for(output)
+    _check_outputs(input_path, output, run_dir, config, overwrite, resume)
     ckpt_path = run_dir / "checkpoint.pt"
     previous = None
     if resume and ckpt_path.exists():
-        previous = load_checkpoint(ckpt_path, "sdf")
-        if not _resumable(previous.config, to_dict(config)):
-            raise InputError(ckpt_path, "was trained with other settings; resume with the same options or drop --resume")
+        previous = _check_resumable(ckpt_path, config)
+    elif resume:
+        log.info("%s does not exist: starting from step 0", ckpt_path)
     device = resolve_device(config.train.device)
     cloud, cloud_info = load_cloud(input_path, config)
+    check_mesh_precision(output, cloud.points.min(axis=0), cloud.points.max(axis=0))  # STL, GLB
     t_loaded = time.perf_counter()
     normalization = Normalization.fit(cloud.points, config.normalization)
     points = normalization.to_unit(cloud.points)
@@ -178,6 +263,7 @@ def extract_model(
     from sdfrecon.fit import SdfModel
     from sdfrecon.io import MESH_SUFFIXES, load_point_cloud, save_mesh
     from sdfrecon.io.atomic import check_writable
+    from sdfrecon.io.mesh import check_mesh_precision
     from sdfrecon.normalize import Normalization
     from sdfrecon.siren import SdfSiren
     from sdfrecon.train import resolve_device
@@ -189,10 +275,16 @@ def extract_model(
     try:
         recon = from_dict(ReconstructConfig, ckpt.config)
         normalization = Normalization.from_dict(ckpt.extra["normalization"])
+        if not (np.isfinite(normalization.center).all() and 0 < normalization.scale < np.inf):
+            raise ValueError(f"unusable normalization {normalization}")
         network = SdfSiren(recon.siren)
         network.load_state_dict(ckpt.model)
-    except (KeyError, ValueError, TypeError, RuntimeError) as err:
-        raise InputError(model_path, f"is a damaged checkpoint ({type(err).__name__}: {err})") from None
+    except (KeyError, ValueError, TypeError, RuntimeError, AttributeError) as err:
+        problem = (str(err).splitlines() or [""])[0][:200]
+        raise InputError(model_path, f"is a damaged checkpoint ({type(err).__name__}: {problem})") from None
+    reach = 1.0 / normalization.scale  # the grid's box [-1, 1]^3 in input units
+    check_mesh_precision(output, np.subtract(normalization.center, reach),
+                         np.add(normalization.center, reach))
     model = SdfModel(network, normalization, recon, ckpt.extra.get("source"))
     if cloud is None and model.source and Path(model.source).is_file():
         cloud = Path(model.source)

@@ -56,14 +56,22 @@ def _progress(state: TrainState, config: TrainConfig) -> float:
     return max(by_steps, by_time)
 
 
-def _open_log(path: Path | None, keys: list[str], append: bool):
+def _open_log(path: Path | None, keys: list[str], resume_step: int | None):
+    """Open the CSV loss log: fresh, or on resume cut back to the checkpoint's step (rows a
+    killed run wrote after its last checkpoint are dropped, so no step appears twice)."""
     if path is None:
         return None, None
-    fresh = not (append and path.exists())
-    handle = path.open("w" if fresh else "a", newline="")
+    if resume_step is not None and path.exists():
+        with path.open(newline="") as f:
+            rows = list(csv.reader(f))
+        kept = rows[:1] + [r for r in rows[1:] if r and int(r[0]) <= resume_step]
+        handle = path.open("w", newline="")
+        writer = csv.writer(handle)
+        writer.writerows(kept)
+        return handle, writer
+    handle = path.open("w", newline="")
     writer = csv.writer(handle)
-    if fresh:
-        writer.writerow(["step", "seconds", "lr", *keys])
+    writer.writerow(["step", "seconds", "lr", *keys])
     return handle, writer
 
 
@@ -94,7 +102,8 @@ def train(
     bar = tqdm(total=config.steps, initial=state.step, desc=description, disable=not config.progress,
                dynamic_ncols=True, leave=False)
     started = time.perf_counter() - state.elapsed
-    last_saved, resumed = state.step, state.step > 0
+    last_saved = state.step
+    resume_step = state.step if state.step > 0 else None
     try:
         while state.step < config.steps and _progress(state, config) < 1.0:
             factor = lr_factor(state.step, _progress(state, config), config)
@@ -119,12 +128,14 @@ def train(
                 row = {k: float(v.detach()) for k, v in terms.items()}
                 state.history.append({"step": state.step, **row})
                 if writer is None and log_path is not None:
-                    handle, writer = _open_log(log_path, list(row), append=resumed)
+                    handle, writer = _open_log(log_path, list(row), resume_step)
                 if writer is not None:
                     writer.writerow([state.step, f"{state.elapsed:.3f}", f"{base_lrs[0] * factor:.3e}",
                                      *(f"{v:.6g}" for v in row.values())])
                 bar.set_postfix({k: f"{v:.3g}" for k, v in row.items()}, refresh=False)
             if checkpoint_fn is not None and state.step % config.checkpoint_every == 0:
+                if handle is not None:  # the log never runs ahead of the checkpoint on disk
+                    handle.flush()
                 checkpoint_fn(state)
                 last_saved = state.step
     finally:

@@ -162,3 +162,15 @@ def test_help_is_fast_and_lists_subcommands():
     assert "reconstruct" in proc.stdout and "extract" in proc.stdout
     probe = "import sys, sdfrecon.cli; print('torch' in sys.modules, 'open3d' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout.split() == ["False", "False"]
+
+
+def test_an_empty_level_set_is_a_clear_error(tmp_path, capsys):
+    """A field with no zero crossing in the box (sphere prior larger than the box) gives
+    exit code 1 and a sentence, not a traceback from the mesh writer."""
+    out = tmp_path / "none.obj"
+    args = ["reconstruct", str(SAMPLE), "-o", str(out), *FAST, "--steps", "1", "--sphere-prior", "5.0",
+            "--resolution", "16"]
+    assert main(args) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("sdfrecon: error: the network's zero level set does not cross the grid")
+    assert not out.exists()

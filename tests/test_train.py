@@ -92,3 +92,15 @@ def test_estimated_normals_of_a_sphere_point_outward():
     outward = np.einsum("ij,ij->i", normals, points - [10.0, -3.0, 4.0])
     assert (outward > 0).all()
     np.testing.assert_allclose(np.linalg.norm(normals, axis=1), 1.0, atol=1e-5)
+
+
+def test_resume_cuts_the_log_back_to_the_checkpoint(tmp_path):
+    """A killed run may have logged steps after its last checkpoint: on resume they go."""
+    log = tmp_path / "log.csv"
+    log.write_text("step,seconds,lr,total\n" + "".join(f"{s},0,0.1,1\n" for s in (5, 10, 15, 20)))
+    model, opt = _quadratic()
+    train(model, opt, lambda: {"total": (model.w**2).sum()}, QUIET, state=TrainState(step=10),
+          log_path=log)
+    steps = [int(line.split(",")[0]) for line in log.read_text().splitlines()[1:]]
+    assert steps == [5, 10, 15, 20]  # 15 and 20 of the killed run replaced by the resumed ones
+    assert log.read_text().count("\n15,") == 1

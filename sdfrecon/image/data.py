@@ -14,6 +14,7 @@ Conventions (used by fitting, rendering and the tests):
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -122,7 +123,9 @@ def read_image(source: str | Path) -> np.ndarray:
     import imageio.v3 as iio
 
     try:
-        array = iio.imread(path)
+        with warnings.catch_warnings():  # imageio's legacy plugins warn while they probe a file
+            warnings.simplefilter("ignore")
+            array = iio.imread(path)
     except Exception as err:  # imageio raises many types for undecodable files
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise InputError(path, f"is not a readable image ({reason[:120]})") from None

@@ -27,6 +27,7 @@ from sdfrecon.errors import InputError
 from sdfrecon.image import data
 from sdfrecon.image.config import ImageConfig, Target, image_config_from_dict
 from sdfrecon.image.models import build_model, has_second_derivative, resolve_model_config
+from sdfrecon.siren import Siren
 from sdfrecon.train import TrainState, resolve_device, train
 
 log = logging.getLogger("sdfrecon")
@@ -135,10 +136,15 @@ class ImageModel:
         return (raw + offset_field(coords, self.offset)).astype(np.float32)
 
 
+def _device_of(network: nn.Module) -> torch.device:
+    param = next(network.parameters(), None)
+    return param.device if param is not None else torch.device("cpu")
+
+
 def predict(network: nn.Module, coords: np.ndarray, device: torch.device | None = None,
             chunk: int = 65536) -> np.ndarray:
     """network(coords) for coords (N, 2) in chunks, without autograd -> (N, C) float64."""
-    device = device or next(network.parameters()).device
+    device = device or _device_of(network)
     out = []
     with torch.no_grad():
         for start in range(0, len(coords), chunk):
@@ -200,11 +206,14 @@ def psnr_of_mse(mse: float) -> float:
     return -10.0 * math.log10(max(mse, 1e-20))
 
 
-def _derivatives(network: nn.Module, x: torch.Tensor, kind: Target) -> torch.Tensor:
+def _derivatives(network: nn.Module, x: torch.Tensor, kind: Target, analytic: bool = True) -> torch.Tensor:
     """The network's values (B, C), gradients (B, C, 2) or Laplacians (B, C) at x (B, 2),
-    with the graph kept for the parameter update."""
+    with the graph kept for the parameter update. analytic: a grey SIREN's gradient by its
+    hand-written reverse pass (one backward in training instead of a double backward)."""
     if kind == "pixels":
         return network(x)
+    if analytic and kind == "gradient" and isinstance(network, Siren) and network.out.out_features == 1:
+        return network.forward_with_input_gradient(x)[1][:, None, :]
     x = x.detach().requires_grad_(True)
     y = network(x)
     if kind == "gradient":
@@ -275,6 +284,7 @@ def fit_field(
     batches = _Batches(h * w, config.fit.batch_size, generator, device)
     degree = OFFSET_DEGREE[kind]
     model = ImageModel(network, config, h, w, c, np.zeros((c, 3)), source)
+    analytic = config.train.gradient == "analytic"
     calls = [0]
     last_psnr = [float("nan")]
 
@@ -290,7 +300,7 @@ def fit_field(
     def loss_fn() -> dict[str, torch.Tensor]:
         idx = batches.next()
         x, y = (coords, values) if idx is None else (coords[idx], values[idx])
-        err = (_derivatives(network, x, kind) - y).square().mean()
+        err = (_derivatives(network, x, kind, analytic) - y).square().mean()
         loss = err / scale
         calls[0] += 1
         logged = calls[0] % config.train.log_every == 0 or calls[0] == config.train.steps
@@ -340,7 +350,7 @@ def render_derivatives(model: ImageModel, width: int, height: int,
     """Autograd gradient (H, W, 2) and Laplacian (H, W) of the fitted image's channel mean,
     in coordinate units, offset included. A ReLU network's Laplacian is zero."""
     network = model.network
-    device = device or next(network.parameters()).device
+    device = device or _device_of(network)
     coords = data.pixel_coordinates(height, width, x_range, y_range)
     second = has_second_derivative(model.config.model.activation)
     grads, laps = [], []
@@ -349,7 +359,8 @@ def render_derivatives(model: ImageModel, width: int, height: int,
         with torch.enable_grad():
             y = network(x).mean(dim=1)
             g = gradient(y, x, create_graph=second)
-            lap = divergence(g, x, create_graph=False) if second else torch.zeros_like(y)
+            # create_graph=True: diff.divergence frees the graph after the first axis otherwise.
+            lap = divergence(g, x, create_graph=True) if second else torch.zeros_like(y)
         grads.append(g.detach().double().cpu().numpy())
         laps.append(lap.detach().double().cpu().numpy())
     g = np.concatenate(grads) + model.offset[:, 1:].mean(axis=0)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sdfrecon.errors import InputError
+from sdfrecon.io import ply
 from sdfrecon.io.atomic import atomic_write, check_writable
 from sdfrecon.io.pointcloud import check_input_file
 
@@ -16,7 +18,37 @@ if TYPE_CHECKING:
 
 MESH_SUFFIXES: tuple[str, ...] = (".obj", ".ply", ".stl", ".glb", ".off")
 # The trimesh exporter option that writes vertex normals; STL and OFF cannot carry them.
-_NORMALS_OPTION = {".obj": "include_normals", ".ply": "vertex_normal", ".glb": "include_normals"}
+_NORMALS_OPTION = {".obj": "include_normals", ".glb": "include_normals"}
+FLOAT32_ONLY = (".stl", ".glb")  # formats that store coordinates as float32, whatever they are
+FLOAT32_TOLERANCE = 1e-4  # of the extent: a tenth of a voxel even at resolution 1000
+
+
+def check_mesh_precision(path: str | Path, low: np.ndarray, high: np.ndarray) -> None:
+    """InputError if ``path``'s format (STL, GLB: float32 only) would move the vertices of a
+    mesh in the box [low, high] by more than 1e-4 of its size (far from the origin).
+
+    OBJ and OFF get enough decimals and PLY switches to double, so they never lose it.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in FLOAT32_ONLY:
+        return
+    low, high = np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
+    extent = float((high - low).max())
+    error = float(np.abs(np.concatenate([low, high])).max()) * 2.0**-24  # half a float32 step
+    if extent > 0 and error > FLOAT32_TOLERANCE * extent:
+        raise InputError(path, f"{path.suffix.lower()[1:].upper()} stores float32 coordinates, which "
+                               f"would move the vertices by up to {error:.3g} ({100 * error / extent:.2g} % "
+                               "of the shape's size) this far from the origin: write .obj or .ply "
+                               "instead, or move the cloud near the origin")
+
+
+def _decimals(vertices: np.ndarray) -> int:
+    """Decimals for text formats: 9 significant digits of the extent (trimesh's default 8
+    decimals would flatten a shape 1e-6 in size)."""
+    extent = float(np.ptp(vertices, axis=0).max()) if len(vertices) else 1.0
+    if not extent > 0:
+        return 8
+    return int(np.clip(np.ceil(9 - np.log10(extent)), 8, 60))
 
 
 def save_mesh(path: str | Path, vertices: np.ndarray, faces: np.ndarray,
@@ -25,7 +57,9 @@ def save_mesh(path: str | Path, vertices: np.ndarray, faces: np.ndarray,
 
     vertices (V, 3) float, faces (F, 3) int indices into vertices, vertex_normals (V, 3) or
     None. Normals are written only where the format carries them (obj, ply, glb), and only
-    when given: no normals are invented. Binary PLY, binary STL.
+    when given: no normals are invented. Binary PLY (double coordinates where float32 would
+    lose them), binary STL; OBJ and OFF with 9 significant digits of the extent. STL and GLB
+    (float32 only) are refused far from the origin (see :func:`check_mesh_precision`).
     """
     import trimesh
 
@@ -36,10 +70,21 @@ def save_mesh(path: str | Path, vertices: np.ndarray, faces: np.ndarray,
                                f"(supported: {', '.join(MESH_SUFFIXES)})")
     check_writable(path, overwrite)
     vertices, faces = _checked_arrays(vertices, faces, vertex_normals)
+    if len(faces) == 0:
+        raise InputError(path, "not written: the mesh is empty (the surface was not found in the "
+                               "grid; did training diverge?)")
+    check_mesh_precision(path, vertices.min(axis=0), vertices.max(axis=0))
+    if suffix == ".ply":  # our writer: double coordinates when float32 would lose them
+        with atomic_write(path, overwrite) as tmp:
+            normals = None if vertex_normals is None else np.asarray(vertex_normals, np.float32)
+            ply.write_ply(tmp, vertices, normals, faces)
+        return
     mesh = trimesh.Trimesh(vertices, faces, vertex_normals=vertex_normals, process=False)
-    options = {}
+    options: dict = {}
     if suffix in _NORMALS_OPTION:
         options[_NORMALS_OPTION[suffix]] = vertex_normals is not None
+    if suffix in (".obj", ".off"):
+        options["digits"] = _decimals(vertices)
     with atomic_write(path, overwrite) as tmp:
         mesh.export(tmp, file_type=suffix[1:], **options)
 
@@ -73,10 +118,34 @@ def load_mesh(path: str | Path) -> trimesh.Trimesh:
     path = Path(path)
     check_input_file(path, MESH_SUFFIXES, "mesh")
     try:
-        mesh = trimesh.load(str(path), process=False, force="mesh")
+        with warnings.catch_warnings():  # numpy warnings on malformed files: the error says it
+            warnings.simplefilter("ignore")
+            mesh = trimesh.load(str(path), process=False, force="mesh")
     except Exception as error:  # trimesh raises many types for malformed files
-        raise InputError(path, f"could not be read as a mesh ({type(error).__name__}: {error})") from None
+        problem = (str(error).splitlines() or [""])[0][:200]
+        raise InputError(path, f"could not be read as a mesh ({type(error).__name__}: {problem})") from None
     if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0:
         raise InputError(path, "has no faces: it is empty or a point cloud, not a mesh")
-    mesh.merge_vertices(merge_tex=True, merge_norm=True)
+    vertices, faces = np.asarray(mesh.vertices), np.asarray(mesh.faces)
+    if faces.min() < 0 or faces.max() >= len(vertices):
+        raise InputError(path, f"has faces that refer to missing vertices (it holds {len(vertices)})")
+    if not np.isfinite(vertices).all():
+        first = int(np.argmin(np.isfinite(vertices).all(axis=1))) + 1
+        raise InputError(path, f"contains NaN or infinite vertex coordinates (first at vertex {first})")
+    if np.abs(vertices).max() > np.finfo(np.float32).max / 16:
+        raise InputError(path, f"vertex coordinates reach {np.abs(vertices).max():.3g}, beyond what "
+                               "float32 holds: scale the mesh down first")
+    mesh.merge_vertices(merge_tex=True, merge_norm=True, digits_vertex=_merge_digits(vertices))
     return mesh
+
+
+def _merge_digits(vertices: np.ndarray) -> int:
+    """Decimals at which trimesh merges vertices: its default 8 (1e-8), finer for a tiny
+    mesh (so that distinct vertices stay apart), coarser where coordinates x 10^digits would
+    overflow trimesh's int64 keys (beyond about 1e10)."""
+    largest = float(np.abs(vertices).max()) if len(vertices) else 0.0
+    extent = float(np.ptp(vertices, axis=0).max()) if len(vertices) else 0.0
+    digits = 8 if not extent > 0 else max(8, int(np.ceil(12 - np.log10(extent))))
+    if largest > 0:
+        digits = min(digits, int(np.floor(np.log10(4e18 / largest))))
+    return digits

@@ -31,6 +31,7 @@ class PlyElement:
     name: str
     count: int
     properties: list[tuple[str, str, bool]] = field(default_factory=list)
+    count_types: list[str] = field(default_factory=list)  # of the list properties, in order
 
     @property
     def has_lists(self) -> bool:
@@ -95,6 +96,7 @@ def _add_property(element: PlyElement, words: list[str]) -> bool:
         return True
     if len(words) == 5 and words[1] == "list" and words[2] in TYPES and words[3] in TYPES:
         element.properties.append((words[4], TYPES[words[3]], True))
+        element.count_types.append(TYPES[words[2]])
         return True
     return False
 
@@ -109,17 +111,70 @@ def _elements_before_vertex(path: Path, header: PlyHeader) -> list[PlyElement]:
 
 
 def binary_vertices(path: Path, header: PlyHeader, data: bytes) -> np.ndarray:
-    """The vertex block of a binary PLY as a structured array, one field per property."""
+    """The vertex block of a binary PLY as a structured array, one field per property.
+
+    Also checks that the file is long enough for the elements after the vertices (faces, say):
+    a list property holds at least its count, so their size has a lower bound.
+    """
     endian = FORMATS[header.encoding]
-    offset = header.body_start
+    start = header.body_start
     for element in _elements_before_vertex(path, header):
-        offset += element.count * element.dtype(endian).itemsize
+        start += element.count * element.dtype(endian).itemsize
     dtype = header.vertex.dtype(endian)
     count = header.vertex.count
-    held = max(len(data) - offset, 0) // dtype.itemsize
+    held = max(len(data) - start, 0) // dtype.itemsize
     if held < count:
         raise InputError(path, f"is truncated: header declares {count} vertices, file holds {held}")
-    return np.frombuffer(data, dtype=dtype, count=count, offset=offset)
+    end = start + count * dtype.itemsize
+    for element in _elements_after_vertex(header):
+        end = _element_end(element, endian, data, end)
+        if end > len(data):
+            raise InputError(path, f"is truncated: the file ends before the {element.count} "
+                                   f"'{element.name}' items its header declares after the vertices")
+    return np.frombuffer(data, dtype=dtype, count=count, offset=start)
+
+
+def _element_end(element: PlyElement, endian: str, data: bytes, offset: int) -> int:
+    """Where a binary element starting at ``offset`` ends (past len(data) if cut short).
+
+    Fixed-size elements: exact. Elements with lists: exact when every item has the first
+    item's list lengths (all triangles, say; checked at each item's predicted place), else a
+    lower bound (a list holds at least its count).
+    """
+    if element.count == 0:
+        return offset
+    layout = []  # (fixed size, or count type size and item size)
+    counts = iter(element.count_types)
+    for _, kind, is_list in element.properties:
+        size = np.dtype(endian + kind).itemsize
+        layout.append((np.dtype(endian + next(counts)), size) if is_list else (None, size))
+    least = sum(size if ctype is None else ctype.itemsize for ctype, size in layout)
+    where, positions = offset, []
+    for ctype, size in layout:  # the first item's size
+        if ctype is None:
+            where += size
+            continue
+        if where + ctype.itemsize > len(data):
+            return offset + element.count * least
+        positions.append((where - offset, ctype))
+        n = int(np.frombuffer(data, dtype=ctype, count=1, offset=where)[0])
+        where += ctype.itemsize + max(n, 0) * size
+    first = where - offset
+    if first <= 0:  # an element without properties takes no bytes
+        return offset
+    fits = min(element.count, max(len(data) - offset, 0) // first)
+    raw = np.frombuffer(data, dtype=np.uint8)
+    for relative, ctype in positions:  # the count of every item that fits, at its predicted place
+        at = offset + relative + first * np.arange(fits)
+        grabbed = np.stack([raw[at + b] for b in range(ctype.itemsize)], axis=1)
+        values = grabbed.view(ctype).ravel()
+        if fits and not (values == values[0]).all():
+            return offset + element.count * least
+    return offset + element.count * first
+
+
+def _elements_after_vertex(header: PlyHeader) -> list[PlyElement]:
+    return header.elements[header.elements.index(header.vertex) + 1:]
 
 
 def ascii_vertex_lines(path: Path, header: PlyHeader, data: bytes) -> tuple[bytes, int]:
@@ -134,13 +189,19 @@ def ascii_vertex_lines(path: Path, header: PlyHeader, data: bytes) -> tuple[byte
     held = max(len(ends) - skip, 0)
     if held < count:
         raise InputError(path, f"is truncated: header declares {count} vertices, file holds {held}")
+    later = sum(e.count for e in _elements_after_vertex(header))  # one line per item
+    if len(ends) - skip - count < later:
+        raise InputError(path, f"is truncated: header declares {later} items after the vertices "
+                               f"(faces, say), file holds {len(ends) - skip - count}")
     first = header.body_start + int(starts[skip])
     last = header.body_start + int(ends[skip + count - 1]) if count else first
     return data[first:last], header.header_lines + skip + 1
 
 
-def write_ply(path: Path, points: np.ndarray, normals: np.ndarray | None) -> None:
-    """Binary little-endian PLY: x y z as float (double if float32 would lose them), then nx ny nz.
+def write_ply(path: Path, points: np.ndarray, normals: np.ndarray | None,
+              faces: np.ndarray | None = None) -> None:
+    """Binary little-endian PLY: x y z as float (double if float32 would lose them), then nx ny
+    nz, then (for a mesh) the faces as ``list uchar int vertex_indices``.
 
     float32 is what most viewers expect; double is used only when rounding to float32 would
     move a point by more than 1e-6 of the cloud's extent (coordinates far from the origin).
@@ -157,10 +218,16 @@ def write_ply(path: Path, points: np.ndarray, normals: np.ndarray | None) -> Non
     lines = ["ply", "format binary_little_endian 1.0", "comment written by sdfrecon",
              f"element vertex {len(points)}"]
     lines += [f"property {t} {name}" for name, t in fields]
+    if faces is not None:
+        lines += [f"element face {len(faces)}", "property list uchar int vertex_indices"]
     lines.append("end_header\n")
     with open(path, "wb") as f:
         f.write("\n".join(lines).encode("ascii"))
         f.write(record.tobytes())
+        if faces is not None:
+            packed = np.empty(len(faces), dtype=[("n", "u1"), ("v", "<i4", (3,))])
+            packed["n"], packed["v"] = 3, faces
+            f.write(packed.tobytes())
 
 
 def needs_double(points: np.ndarray) -> bool:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import logging
 import re
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,9 @@ from sdfrecon.io.atomic import atomic_write
 
 log = logging.getLogger(__name__)
 
-Arrays = tuple[np.ndarray, "np.ndarray | None"]  # (points (N, 3) float64, normals (N, 3) | None)
+# (points (N, 3) float64, normals (N, 3) or None, file line of each point (N,) or None)
+Arrays = tuple[np.ndarray, "np.ndarray | None", "np.ndarray | None"]
+Table = tuple[np.ndarray, np.ndarray]  # (rows, columns) float64 and the file line of each row
 XYZ_COLUMNS = "3 (x y z) or 6 (x y z nx ny nz)"
 
 
@@ -63,23 +64,44 @@ def _text_bytes(path: Path, data: bytes) -> bytes:
         raise InputError(path, "is not a text file (binary data)")
     if data.startswith(b"\xef\xbb\xbf"):  # UTF-8 byte order mark (Windows editors)
         data = b"   " + data[3:]
-    if b"\n" not in data:
-        data = data.replace(b"\r", b"\n")  # old Mac line ends
+    if b"\r" in data:  # old Mac line ends, else Windows ones (numpy's parser splits on \r)
+        data = data.replace(b"\r", b"\n" if b"\n" not in data else b" ")
     if b"#" in data:
         data = re.sub(rb"#[^\n]*", b"", data)
     return data.replace(b",", b" ") if b"," in data else data
 
 
+_CHUNK = 1 << 25  # bytes per block of the token count: 32 MB, a few times that in temporaries
+
+
 def _tokens_per_line(data: bytes) -> tuple[np.ndarray, np.ndarray]:
-    """Number of whitespace-separated tokens on each line, and each line's start offset."""
-    a = np.frombuffer(data, dtype=np.uint8)
-    space = a <= ord(" ")  # _text_bytes let no other control character through
-    token_starts = np.flatnonzero(space[:-1] & ~space[1:]) + 1
-    if len(a) and not space[0]:
-        token_starts = np.concatenate(([0], token_starts))
-    ends = np.append(np.flatnonzero(a == ord("\n")), len(a))
-    counts = np.diff(np.searchsorted(token_starts, ends), prepend=0)
-    return counts, np.concatenate(([0], ends[:-1] + 1))
+    """Number of whitespace-separated tokens on each line, and each line's start offset.
+
+    Blocks of whole lines, so that the boolean temporaries stay small for a big file.
+    """
+    everything = np.frombuffer(data, dtype=np.uint8)
+    counts, starts = [], []
+    begin = 0
+    while True:
+        end = len(data) if begin + _CHUNK >= len(data) else data.find(b"\n", begin + _CHUNK) + 1
+        last = end <= 0 or end >= len(data)
+        end = len(data) if last else end
+        a = everything[begin:end]
+        space = a <= ord(" ")  # _text_bytes let no other control character through
+        token_starts = np.flatnonzero(space[:-1] & ~space[1:]) + 1
+        if len(a) and not space[0]:
+            token_starts = np.concatenate(([0], token_starts))
+        ends = np.append(np.flatnonzero(a == ord("\n")), len(a))
+        block_counts = np.diff(np.searchsorted(token_starts, ends), prepend=0)
+        block_starts = np.concatenate(([0], ends[:-1] + 1)) + begin
+        if not last:  # the block ends with a line break: no line after it in this block
+            block_counts, block_starts = block_counts[:-1], block_starts[:-1]
+        counts.append(block_counts)
+        starts.append(block_starts)
+        if last:
+            break
+        begin = end
+    return np.concatenate(counts), np.concatenate(starts)
 
 
 def _line(data: bytes, starts: np.ndarray, row: int) -> bytes:
@@ -89,34 +111,57 @@ def _line(data: bytes, starts: np.ndarray, row: int) -> bytes:
 
 
 def _parse_table(path: Path, data: bytes, first_line: int = 1, allowed: tuple[int, ...] = (3, 6),
-                 describe: str = XYZ_COLUMNS, count_header: bool = False) -> np.ndarray:
+                 describe: str = XYZ_COLUMNS, count_header: bool = False) -> Table:
     """Parse text rows of numbers (blank lines skipped) into a (rows, columns) float64 array.
 
     Every row must have the same number of columns, one of ``allowed``. ``first_line`` is the
     file line of ``data``'s first line. With ``count_header`` a first row holding one integer
-    (the point count of some .pts files) is skipped.
+    (the point count of some .pts files) or only column names (``x y z nx ny nz``,
+    CloudCompare's ``//X,Y,Z``) is skipped. Returns the table and the file line of each row.
     """
     counts, starts = _tokens_per_line(data)
     rows = np.flatnonzero(counts)
-    if len(rows) == 0:
-        return np.empty((0, allowed[0]))
-    if count_header and counts[rows[0]] == 1 and _line(data, starts, rows[0]).strip().isdigit():
-        skip = int(rows[0]) + 1  # lines up to and including the count
-        data = data[starts[skip]:] if skip < len(starts) else b""
-        counts, rows, first_line = counts[skip:], rows[1:] - skip, first_line + skip
+    if count_header and len(rows) and _is_header_row(_line(data, starts, rows[0])):
+        rows = rows[1:]
         if len(rows) == 0:
-            return np.empty((0, allowed[0]))
+            raise InputError(path, "contains no points (only a header line)",
+                             line=first_line + int(np.flatnonzero(counts)[0]))
+        data = data[starts[rows[0]]:]  # the lines before the first data row are blank now
+        counts, first_line, rows = counts[rows[0]:], first_line + int(rows[0]), rows - rows[0]
+    if len(rows) == 0:
+        return np.empty((0, allowed[0])), np.empty(0, dtype=np.int64)
     ncol = int(counts[rows[0]])
     ragged = rows[counts[rows] != ncol]
     if ncol not in allowed and len(ragged) == 0:
-        raise InputError(path, f"has {ncol} columns per row: expected {describe}")
+        raise InputError(path, f"has {ncol} columns per row: expected {describe}",
+                         line=first_line + int(rows[0]))
     if ncol not in allowed or len(ragged):
         bad = rows[0] if ncol not in allowed else ragged[0]
         expected = f"{ncol} like the first row" if ncol in allowed else describe
         found = int(counts[bad])
         raise InputError(path, f"row has {found} column{'s' * (found != 1)}, expected {expected}",
                          line=first_line + int(bad))
-    return _numbers(path, data, first_line)
+    table = _numbers(path, data, first_line)
+    if table.shape != (len(rows), ncol):  # e.g. a stray carriage return that numpy splits on
+        raise InputError(path, "could not parse its numbers")
+    rows += first_line
+    return table, rows
+
+
+def _is_header_row(line: bytes) -> bool:
+    """A point count (``12345``) or column names (``x y z``, ``//X,Y,Z``) on the first row."""
+    words = line.split()
+    if len(words) == 1 and words[0].isdigit():
+        return True
+    for word in words:
+        if not re.match(rb"[A-Za-z_/\"']", word):
+            return False
+        try:
+            float(word)
+            return False  # nan, inf: data, not a name
+        except ValueError:
+            pass
+    return bool(words)
 
 
 def _numbers(path: Path, data: bytes, first_line: int) -> np.ndarray:
@@ -132,6 +177,8 @@ def _numbers(path: Path, data: bytes, first_line: int) -> np.ndarray:
     for number, line in enumerate(data.split(b"\n"), start=first_line):  # error path only
         for token in line.split():
             try:
+                if b"_" in token:  # Python's float takes 1_000; numpy's parser does not
+                    raise ValueError
                 float(token)
             except ValueError:
                 text = token.decode("utf-8", "replace")
@@ -141,17 +188,17 @@ def _numbers(path: Path, data: bytes, first_line: int) -> np.ndarray:
 
 def _read_xyz(path: Path) -> Arrays:
     """``x y z [nx ny nz]`` rows separated by spaces, tabs or commas; ``#`` comments."""
-    table = _parse_table(path, _text_bytes(path, path.read_bytes()), count_header=True)
-    return table[:, :3], (table[:, 3:6] if table.shape[1] == 6 else None)
+    table, lines = _parse_table(path, _text_bytes(path, path.read_bytes()), count_header=True)
+    return table[:, :3], (table[:, 3:6] if table.shape[1] == 6 else None), lines
 
 
 def _read_obj(path: Path) -> Arrays:
     """``v`` lines (colour columns ignored); ``vn`` lines only if there is one per ``v``."""
     data = _text_bytes(path, path.read_bytes())
-    v = _parse_table(path, _keep_lines(data, b"v"), allowed=(3, 4, 6, 7),
-                     describe="3 (x y z), optionally followed by w or r g b")
-    vn = _parse_table(path, _keep_lines(data, b"vn"), allowed=(3,), describe="3 (nx ny nz)")
-    return v[:, :3], (vn if len(vn) == len(v) else None)
+    v, lines = _parse_table(path, _keep_lines(data, b"v"), allowed=(3, 4, 6, 7),
+                            describe="3 (x y z), optionally followed by w or r g b")
+    vn, _ = _parse_table(path, _keep_lines(data, b"vn"), allowed=(3,), describe="3 (nx ny nz)")
+    return v[:, :3], (vn if len(vn) == len(v) else None), lines
 
 
 def _keep_lines(data: bytes, tag: bytes) -> bytes:
@@ -182,12 +229,12 @@ def _read_off(path: Path) -> Arrays:
         raise InputError(path, f"is truncated: header declares {count} vertices, "
                                f"file holds {len(block)}")
     if count == 0:
-        return np.empty((0, 3)), None
+        return np.empty((0, 3)), None, None
     end = starts[block[-1] + 1] if block[-1] + 1 < len(starts) else len(data)
-    table = _parse_table(path, data[starts[block[0]]:end], int(block[0]) + 1,
-                         allowed=tuple(range(3, 11)), describe="3 (x y z) or more")
+    table, lines = _parse_table(path, data[starts[block[0]]:end], int(block[0]) + 1,
+                                allowed=tuple(range(3, 11)), describe="3 (x y z) or more")
     normals = table[:, 3:6] if b"N" in keyword and table.shape[1] >= 6 else None
-    return table[:, :3], normals
+    return table[:, :3], normals, lines
 
 
 def _read_pcd(path: Path) -> Arrays:
@@ -197,13 +244,14 @@ def _read_pcd(path: Path) -> Arrays:
     kind = fields.pop("DATA")
     if kind == "ascii":
         widths = [int(np.prod(dtype[name].shape)) for name in dtype.names]  # COUNT per field
-        table = _parse_table(path, _text_bytes(path, data[body_start:]), header_lines + 1,
-                             allowed=(sum(widths),),
-                             describe=f"{sum(widths)} (one per value in the header's COUNT)")
+        table, lines = _parse_table(path, _text_bytes(path, data[body_start:]), header_lines + 1,
+                                    allowed=(sum(widths),),
+                                    describe=f"{sum(widths)} (one per value in the header's COUNT)")
         held = len(table)
         offsets = np.cumsum([0] + widths)
         columns = {name: table[:, offsets[i]] for i, name in enumerate(dtype.names)}
     elif kind == "binary":
+        lines = None
         held = max(len(data) - body_start, 0) // dtype.itemsize
         array = np.frombuffer(data, dtype=dtype, count=min(held, count), offset=body_start)
         columns = {n: array[n] if array[n].ndim == 1 else array[n][:, 0] for n in dtype.names}
@@ -214,7 +262,7 @@ def _read_pcd(path: Path) -> Arrays:
         raise InputError(path, f"is truncated: header declares {count} points, file holds {held}")
     if held > count:
         raise InputError(path, f"holds {held} points but its header declares {count}")
-    return _xyz_normals(path, columns, "fields")
+    return (*_xyz_normals(path, columns, "fields"), lines)
 
 
 def _pcd_header(path: Path, data: bytes) -> tuple[dict, np.dtype, int, int, int]:
@@ -250,19 +298,23 @@ def _read_ply(path: Path) -> Arrays:
     """PLY vertices: ASCII or binary of either endianness; other elements are skipped."""
     data = path.read_bytes()
     header = ply.read_header(path, data)
+    names = [name for name, _, _ in header.vertex.properties]
+    if not all(axis in names for axis in "xyz"):
+        raise InputError(path, "has no x, y and z vertex properties")
     if header.encoding == "ascii":
-        names = [name for name, _, _ in header.vertex.properties]
         block, first_line = ply.ascii_vertex_lines(path, header, data)
-        table = _parse_table(path, _text_bytes(path, block), first_line, allowed=(len(names),),
-                             describe=f"{len(names)} (one per vertex property in the header)")
+        table, lines = _parse_table(path, _text_bytes(path, block), first_line,
+                                    allowed=(len(names),),
+                                    describe=f"{len(names)} (one per vertex property in the header)")
         columns = dict(zip(names, table.T, strict=True))
     else:
-        array = ply.binary_vertices(path, header, data)
+        array, lines = ply.binary_vertices(path, header, data), None
         columns = {name: array[name] for name in array.dtype.names}
-    return _xyz_normals(path, columns, "vertex properties")
+    return (*_xyz_normals(path, columns, "vertex properties"), lines)
 
 
-def _xyz_normals(path: Path, columns: dict[str, np.ndarray], what: str) -> Arrays:
+def _xyz_normals(path: Path, columns: dict[str, np.ndarray],
+                 what: str) -> tuple[np.ndarray, np.ndarray | None]:
     """Points from columns x y z; normals from nx ny nz or normal_x normal_y normal_z."""
     if not all(axis in columns for axis in "xyz"):
         raise InputError(path, f"has no x, y and z {what}")
@@ -275,7 +327,7 @@ def _xyz_normals(path: Path, columns: dict[str, np.ndarray], what: str) -> Array
 
 def _read_npy(path: Path) -> Arrays:
     """A (N, 3) or (N, 6) numeric array (x y z [nx ny nz])."""
-    return _split_columns(path, _numpy_load(path, lambda f: f))
+    return (*_split_columns(path, _numpy_load(path, lambda f: f)), None)
 
 
 def _read_npz(path: Path) -> Arrays:
@@ -291,26 +343,33 @@ def _read_npz(path: Path) -> Arrays:
     array, normals = _numpy_load(path, take)
     points, from_columns = _split_columns(path, array)
     if normals is None:
-        return points, from_columns
-    if normals.shape != points.shape or not np.issubdtype(normals.dtype, np.number):
-        raise InputError(path, f"has a 'normals' array of shape {normals.shape}: "
-                               f"expected {points.shape} like its points")
-    return points, normals.astype(np.float64)
+        return points, from_columns, None
+    numeric = np.issubdtype(normals.dtype, np.integer) or np.issubdtype(normals.dtype, np.floating)
+    if normals.shape != points.shape or not numeric:
+        raise InputError(path, f"has a 'normals' array of {normals.dtype} and shape "
+                               f"{normals.shape}: expected numbers of shape {points.shape} like its points")
+    return points, normals.astype(np.float64), None
 
 
 def _numpy_load(path: Path, use: Callable) -> object:
     """``np.load`` without pickles; ``use`` runs while an .npz archive is still open."""
     try:
-        loaded = np.load(path, allow_pickle=False)
-        if isinstance(loaded, np.lib.npyio.NpzFile):
-            with loaded:
-                return use(loaded)
-        return use(loaded)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
-        raise InputError(path, f"could not be read as a numpy file ({error})") from None
+        with open(path, "rb") as f:  # closed here even when numpy fails half-way
+            loaded = np.load(f, allow_pickle=False)
+            if isinstance(loaded, np.lib.npyio.NpzFile):
+                with loaded:
+                    return use(loaded)
+            return use(loaded)
+    except InputError:
+        raise
+    except MemoryError:
+        raise InputError(path, "is too large to read into memory") from None
+    except Exception as error:  # numpy's parser raises many types for damaged headers
+        text = (str(error).splitlines() or [""])[0][:200] or type(error).__name__
+        raise InputError(path, f"could not be read as a numpy file ({text})") from None
 
 
-def _split_columns(path: Path, array: np.ndarray) -> Arrays:
+def _split_columns(path: Path, array: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """Points and normals from a (N, 3) or (N, 6) array."""
     if not isinstance(array, np.ndarray):
         raise InputError(path, "holds several arrays (.npz), not one .npy array")
@@ -326,26 +385,36 @@ def _split_columns(path: Path, array: np.ndarray) -> Arrays:
 
 
 def validate_cloud(path: str | Path, points: np.ndarray, normals: np.ndarray | None,
-                   min_points: int = 10) -> PointCloud:
+                   min_points: int = 10, lines: np.ndarray | None = None) -> PointCloud:
     """Check freshly read arrays and return a ``PointCloud``; raise ``InputError`` if unusable.
 
     Rejects: no points, NaN/Inf coordinates, fewer than ``min_points`` distinct points, all
-    points on a line or a plane (no volume), and coordinates so far from the origin for their
-    extent that float32 cannot tell them apart. Normals are made unit length; if any is NaN,
-    infinite or zero-length, all normals are dropped (``None``) with a warning, because a
-    cloud carries either a normal for every point or none.
+    points the same, coordinates beyond float32's range, all points on a line or a plane (no
+    volume), and coordinates so far from the origin for their extent that float32 cannot
+    tell them apart. Normals are made unit length; if any is NaN, infinite or zero-length,
+    all normals are dropped (``None``) with a warning, because a cloud carries either a
+    normal for every point or none. ``lines``: the file line of each point (text formats),
+    so that a message can name it.
     """
     points = np.asarray(points, dtype=np.float64)
+    if points.ndim != 2 or points.shape[1] != 3:
+        raise ValueError(f"points must have shape (N, 3), got {points.shape}")
     if len(points) == 0:
         raise InputError(path, "contains no points")
     finite = np.isfinite(points).all(axis=1)
     if not finite.all():
-        first = int(np.argmin(finite)) + 1
-        raise InputError(path, f"contains NaN or infinite coordinates (first at point {first})")
+        first = int(np.argmin(finite))
+        line = None if lines is None else int(lines[first])
+        raise InputError(path, f"contains NaN or infinite coordinates (first at point {first + 1})",
+                         line=line)
     distinct = _count_distinct(points, min_points)
+    if distinct == 1 and len(points) > 1:
+        raise InputError(path, f"all {len(points)} points are the same point: "
+                               "there is no volume to reconstruct")
     if distinct < min_points:
         raise InputError(path, f"has only {distinct} distinct point{'s' * (distinct != 1)}; "
                                f"at least {min_points} are needed")
+    _check_range(path, points)
     _check_volume(path, points)
     _check_precision(path, points)
     return PointCloud(points, _unit_normals(path, normals))
@@ -360,13 +429,35 @@ def _count_distinct(points: np.ndarray, needed: int) -> int:
     return len(np.unique(points + 0.0, axis=0))
 
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+SMALLEST_EXTENT = 1e-30  # float32 numbers stop at 1.2e-38 (normal) and a mesh needs ~1e-4 of it
+
+
+def _check_range(path: str | Path, points: np.ndarray) -> None:
+    """Meshes, checkpoints and most tools store float32: the cloud must fit its range."""
+    largest = float(np.abs(points).max())
+    if largest > FLOAT32_MAX / 16:  # some head room for the padded box around the cloud
+        raise InputError(path, f"coordinates reach {largest:.3g}, beyond what float32 holds "
+                               f"({FLOAT32_MAX:.3g}): scale the cloud down first")
+    extent = float((points.max(axis=0) - points.min(axis=0)).max())
+    if extent < SMALLEST_EXTENT:
+        raise InputError(path, f"the cloud spans only {extent:.3g}, too small for float32: "
+                               "scale the cloud up first")
+
+
 def _check_volume(path: str | Path, points: np.ndarray) -> None:
-    """Singular values of the centred points: a tiny one means a flat (plane or line) cloud."""
+    """Singular values of the centred points: a tiny one means a flat (plane or line) cloud.
+
+    The points are divided by their largest centred coordinate first, so that neither huge
+    nor tiny coordinates overflow or underflow in the 3 x 3 product.
+    """
     centred = points - points.mean(axis=0)
+    largest = float(np.abs(centred).max())
+    if largest == 0.0:
+        raise InputError(path, "all points are the same point: there is no volume to reconstruct")
+    centred /= largest
     variances = np.linalg.eigvalsh(centred.T @ centred)[::-1]
     spread = np.sqrt(np.clip(variances, 0.0, None))
-    if spread[0] == 0.0:
-        raise InputError(path, "all points are the same point: there is no volume to reconstruct")
     if spread[1] / spread[0] < 1e-6:
         raise InputError(path, "all points lie on a line: there is no volume to reconstruct")
     if spread[2] / spread[0] < 1e-6:
@@ -374,7 +465,7 @@ def _check_volume(path: str | Path, points: np.ndarray) -> None:
 
 
 def _check_precision(path: str | Path, points: np.ndarray) -> None:
-    """Training runs in float32 (7 digits): the shape must not be lost in the offset."""
+    """float32 keeps 7 digits: the shape must not be lost in the offset from the origin."""
     low, high = points.min(axis=0), points.max(axis=0)
     extent = float((high - low).max())
     offset = float(np.abs((low + high) / 2).max())
@@ -388,20 +479,26 @@ def _unit_normals(path: str | Path, normals: np.ndarray | None) -> np.ndarray | 
     """Unit-length float32 normals, or None (with a warning) if any normal is unusable."""
     if normals is None:
         return None
-    normals = np.asarray(normals, dtype=np.float64)
-    length = np.linalg.norm(normals, axis=1)
-    bad = int(np.count_nonzero(~(np.isfinite(length) & (length > 1e-12))))
-    if bad:  # a cloud has a normal for every point or none: drop them all
-        most = " (more than half)" if 2 * bad > len(normals) else ""
-        log.warning("%s: %d of %d normals%s are NaN, infinite or zero-length; ignoring all "
-                    "the normals in this file", path, bad, len(normals), most)
-        return None
-    median = float(np.median(length))
-    if abs(median - 1.0) > 0.1:
+    normals = np.array(normals, dtype=np.float64)  # a copy: it is scaled in place below
+    with np.errstate(invalid="ignore", over="ignore"):
+        largest = np.abs(normals).max(axis=1)  # divide first: no overflow or underflow
+        good = np.isfinite(largest) & (largest > 0.0)
+        bad = len(normals) - int(np.count_nonzero(good))
+        if bad:  # a cloud has a normal for every point or none: drop them all
+            most = " (more than half)" if 2 * bad > len(normals) else ""
+            log.warning("%s: %d of %d normals%s are NaN, infinite or zero-length; ignoring all "
+                        "the normals in this file", path, bad, len(normals), most)
+            return None
+        normals /= largest[:, None]
+        length = np.linalg.norm(normals, axis=1)
+        normals /= length[:, None]
+        raw_length = length * largest
+    median = float(np.median(raw_length))
+    if not 0.9 <= median <= 1.1:
         log.warning("%s: the normals are not unit length (median length %.3g): are the last "
                     "three columns colours? They are used as normals after normalising",
                     path, median)
-    return (normals / length[:, None]).astype(np.float32)
+    return normals.astype(np.float32)
 
 
 # --- writers -------------------------------------------------------------------------------
@@ -481,10 +578,12 @@ def load_point_cloud(path: str | Path, min_points: int = 10) -> PointCloud:
     try:
         if path.stat().st_size == 0:
             raise InputError(path, "contains no points")
-        points, normals = _READERS[path.suffix.lower()](path)
+        points, normals, lines = _READERS[path.suffix.lower()](path)
     except OSError as error:
         raise InputError(path, f"could not be read ({error.strerror or error})") from None
-    return validate_cloud(path, points, normals, min_points)
+    except MemoryError:
+        raise InputError(path, "is too large to read into memory") from None
+    return validate_cloud(path, points, normals, min_points, lines)
 
 
 def save_point_cloud(path: str | Path, cloud: PointCloud, overwrite: bool = False) -> None:

@@ -1,0 +1,235 @@
+"""Normals from a file whose signs disagree: detect them and flip them back into agreement.
+
+A file's normals can have the right directions but inconsistent signs (unoriented PCA
+normals, scans merged with normals towards different viewpoints). Training on them pulls
+the SDF's gradient both ways and leaves holes and ghost sheets. Before training:
+
+1. **Detect** (on a random subsample of at most 5,000 points): link each point to its k
+   nearest neighbours *on the same sheet*: the offset between the two lies in both tangent
+   planes (``|n . u| < 0.3``) and the normals are close to parallel or antiparallel
+   (``|n_i . n_j| > 0.5``; sharp edges are skipped). Opposite normals with each point behind
+   (or in front of) the other are the two sides of a thin plate or gap, not a flip, and are
+   not linked. If more than ``tolerance`` (1 %) of the links join opposite normals, the
+   orientation is inconsistent. Clean clouds measure 0.00-0.02 % here (bunny, chair with
+   thin slats, samples of fandisk, rocker arm, fertility, spot) and 0.6 % for a 3,000-point
+   sample of a 900-face ant; 1 % of the normals flipped at random measures 1.8-2.5 %, and a
+   flipped half of a closed shape 1.6-4.7 % (sharper the sparser the sample).
+2. **Repair**, on the links of a larger subsample (at most 50,000 points): first repeated
+   neighbour votes (each point takes the sign most of its neighbours agree with), which
+   fix scattered flips and nothing else; if the result still disagrees, a minimum spanning
+   tree of the links (weight 1 - |n_i . n_j|, as in Hoppe et al. 1992) propagates one
+   orientation through each connected patch instead. A patch keeps the file's majority orientation when it is
+   clear (over 75 %), and otherwise (unoriented normals are a coin toss) the orientation that
+   points away from the cloud's centroid. Every other point takes the sign of its nearest
+   same-sheet subsample point. Directions are never changed, only signs; a warning says how
+   many were flipped. If the repaired normals still disagree, they are dropped (and the
+   caller estimates new ones), with a warning.
+
+Detection is local, so a flipped region is found through its border: a region flipped as a
+whole whose border is short for the sample (a small cap) can go unnoticed. Everything is a
+k-d tree on a bounded subsample plus one nearest-neighbour query per point when repairing:
+linear in the cloud's size, no quadratic step.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+TANGENTIAL = 0.3  # |n . u| below this: the offset u lies (mostly) in the tangent plane
+PARALLEL = 0.5  # |n_i . n_j| above this: same side of a smooth surface, not a sharp edge
+FLAT = 0.05  # |n . u| below this: too flat to tell which side of a surface a neighbour is on
+CLEAR_MAJORITY = 0.75
+
+
+@dataclass
+class OrientationReport:
+    """Same-sheet neighbour links on a subsample, and how many join opposite normals."""
+
+    links: int
+    opposing: int
+
+    @property
+    def fraction(self) -> float:
+        return self.opposing / self.links if self.links else 0.0
+
+
+def _subsample(count: int, max_points: int, seed: int) -> np.ndarray:
+    if count <= max_points:
+        return np.arange(count)
+    return np.sort(np.random.default_rng(seed).choice(count, max_points, replace=False))
+
+
+def _links(points: np.ndarray, normals: np.ndarray, k: int):
+    """Same-sheet neighbour links (i, j, n_i . n_j) of a small cloud, and its k-d tree."""
+    from scipy.spatial import cKDTree
+
+    tree = cKDTree(points)
+    k = min(k, len(points) - 1)
+    dist, nb = tree.query(points, k=k + 1)
+    i = np.repeat(np.arange(len(points)), k)
+    j, d = nb[:, 1:].ravel(), dist[:, 1:].ravel()
+    ok = np.isfinite(d) & (d > 0.0)
+    i, j, d = i[ok], j[ok], d[ok]
+    u = (points[j] - points[i]) / d[:, None]
+    dot = np.einsum("ij,ij->i", normals[i], normals[j])
+    front_i = np.einsum("ij,ij->i", normals[i], u)  # > 0: j lies in front of i's surface
+    front_j = -np.einsum("ij,ij->i", normals[j], u)  # > 0: i lies in front of j's surface
+    tangential = (np.abs(front_i) < TANGENTIAL) & (np.abs(front_j) < TANGENTIAL)
+    # Opposite normals with both points behind (or both in front of) each other are the two
+    # sides of a thin plate (or of a narrow gap), not a flip: no evidence either way.
+    two_sided = (front_i * front_j > 0) & (np.minimum(np.abs(front_i), np.abs(front_j)) > FLAT)
+    keep = tangential & (np.abs(dot) > PARALLEL) & ~((dot < 0) & two_sided)
+    return i[keep], j[keep], dot[keep], tree
+
+
+def _propagate(count: int, i: np.ndarray, j: np.ndarray, dot: np.ndarray):
+    """Signs (count,) +-1 relative to each patch's root, patch labels, and linked mask."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import (
+        breadth_first_order,
+        connected_components,
+        minimum_spanning_tree,
+    )
+
+    weight = 1.0 - np.abs(dot) + 1e-6  # csgraph drops explicit zeros
+    graph = coo_matrix((weight, (i, j)), shape=(count, count)).tocsr()
+    tree = minimum_spanning_tree(graph)
+    tree = (tree + tree.T).tocoo()
+    labels = connected_components(tree, directed=False)[1]
+    # One breadth-first search from a virtual node joined to one node of every patch.
+    roots = np.unique(labels, return_index=True)[1]
+    rows = np.concatenate([tree.row, np.full(len(roots), count), roots])
+    cols = np.concatenate([tree.col, roots, np.full(len(roots), count)])
+    joined = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(count + 1, count + 1)).tocsr()
+    order, parent = breadth_first_order(joined, count, directed=False, return_predecessors=True)
+    sign = coo_matrix((np.sign(dot), (i, j)), shape=(count, count)).tocsr()
+    sign = (sign + sign.T).tocsr()  # a link found from both ends counts twice: same sign
+    nodes = order[1:]
+    above = parent[nodes]
+    inner = above != count
+    edge = np.ones(len(nodes))
+    edge[inner] = np.sign(np.asarray(sign[above[inner], nodes[inner]]).ravel())
+    signs = np.ones(count + 1)
+    for node, up, e in zip(nodes.tolist(), above.tolist(), edge.tolist(), strict=True):
+        signs[node] = signs[up] * e  # breadth-first order: the parent is already set
+    linked = np.zeros(count, dtype=bool)
+    linked[i] = linked[j] = True
+    return signs[:count], labels, linked
+
+
+def check_orientation(points: np.ndarray, normals: np.ndarray, max_points: int = 5_000,
+                      k: int = 8, seed: int = 0) -> OrientationReport:
+    """Count the same-sheet neighbour links of a subsample that join opposite normals."""
+    idx = _subsample(len(points), max_points, seed)
+    if len(idx) < 3:
+        return OrientationReport(0, 0)
+    p = np.asarray(points[idx], dtype=np.float64)
+    dot = _links(p, np.asarray(normals[idx], dtype=np.float64), k)[2]
+    return OrientationReport(len(dot), int(np.count_nonzero(dot < 0)))
+
+
+def _vote(count: int, i: np.ndarray, j: np.ndarray, dot: np.ndarray, rounds: int = 30) -> np.ndarray:
+    """Signs (count,) +-1 from repeated neighbour votes, starting from the file's signs.
+
+    Each point takes the sign that most of its linked neighbours (weighted by |n_i . n_j|)
+    agree with: scattered flips are outvoted; a flipped region as a whole is not.
+    """
+    from scipy.sparse import coo_matrix
+
+    votes = coo_matrix((dot, (i, j)), shape=(count, count)).tocsr()
+    votes = (votes + votes.T).tocsr()
+    signs = np.ones(count)
+    for _ in range(rounds):
+        tally = votes @ signs
+        new = np.where(tally > 0, 1.0, np.where(tally < 0, -1.0, signs))
+        if np.array_equal(new, signs):
+            break
+        signs = new
+    return signs
+
+
+def _patch_signs(p: np.ndarray, q: np.ndarray, i: np.ndarray, j: np.ndarray,
+                 dot: np.ndarray) -> np.ndarray:
+    """Signs (count,) +-1 that make each spanning-tree patch consistent, globally signed."""
+    signs, labels, linked = _propagate(len(p), i, j, dot)
+    out = np.ones(len(p))
+    outward = np.einsum("ij,ij->i", q, p - p.mean(axis=0))
+    for label in np.unique(labels[linked]):
+        members = np.flatnonzero((labels == label) & linked)
+        s = signs[members]
+        ups = int(np.count_nonzero(s > 0))
+        if max(ups, len(s) - ups) >= CLEAR_MAJORITY * len(s):
+            keep = 1.0 if 2 * ups >= len(s) else -1.0
+        else:  # no clear majority: point away from the centroid
+            keep = 1.0 if float(np.dot(s, outward[members])) >= 0.0 else -1.0
+        out[members] = s * keep
+    return out
+
+
+def repair_orientation(points: np.ndarray, normals: np.ndarray, tolerance: float = 0.01,
+                       max_points: int = 50_000, k: int = 8, seed: int = 0) -> np.ndarray:
+    """The normals (N, 3) float32 with their signs made consistent (directions kept).
+
+    Neighbour votes first (they fix scattered flips and leave the rest alone); if that leaves
+    the subsample inconsistent, spanning-tree patches (they also fix flipped regions).
+    """
+    idx = _subsample(len(points), max_points, seed)
+    p = np.asarray(points[idx], dtype=np.float64)
+    q = np.asarray(normals[idx], dtype=np.float64)
+    i, j, dot, _ = _links(p, q, k)
+    fixed = q * _vote(len(p), i, j, dot)[:, None]
+    if check_orientation(p, fixed).fraction > tolerance:
+        fixed = q * _patch_signs(p, q, i, j, dot)[:, None]
+    if len(idx) == len(points):
+        return fixed.astype(np.float32)
+    return _spread_signs(points, normals, p, fixed)
+
+
+def orient_normals(path: str | Path, points: np.ndarray, normals: np.ndarray,
+                   tolerance: float = 0.01) -> np.ndarray | None:
+    """The normals, with their signs repaired (and a warning) if they disagree.
+
+    points (N, 3), normals (N, 3) unit. Returns ``normals`` itself when the orientation is
+    consistent, repaired float32 normals, or None (with a warning) if no repair agrees.
+    """
+    report = check_orientation(points, normals)
+    if report.fraction <= tolerance:
+        return normals
+    repaired = repair_orientation(points, normals, tolerance)
+    after = check_orientation(points, repaired)
+    share = f"{100 * report.fraction:.1f} % of neighbouring points have opposite normals"
+    if after.fraction > tolerance:
+        log.warning("%s: the normals disagree in orientation (%s) and could not be made "
+                    "consistent; ignoring them", path, share)
+        return None
+    flipped = int(np.count_nonzero(np.einsum("ij,ij->i", repaired, normals) < 0))
+    log.warning("%s: the normals disagree in orientation (%s); flipped %d of %d normals to agree "
+                "with their neighbours", path, share, flipped, len(points))
+    return repaired
+
+
+def _spread_signs(points: np.ndarray, normals: np.ndarray, sample: np.ndarray,
+                  sample_normals: np.ndarray, k: int = 6, chunk: int = 500_000) -> np.ndarray:
+    """Give every point the sign of its nearest same-sheet subsample point (else nearest)."""
+    from scipy.spatial import cKDTree
+
+    tree = cKDTree(sample)
+    out = np.array(normals, dtype=np.float32)
+    for start in range(0, len(points), chunk):
+        p = np.asarray(points[start:start + chunk], dtype=np.float64)
+        n = np.asarray(normals[start:start + chunk], dtype=np.float64)
+        dist, nb = tree.query(p, k=min(k, len(sample)))
+        offset = sample[nb] - p[:, None, :]
+        along = np.abs(np.einsum("ijk,ik->ij", offset, n)) / np.maximum(dist, 1e-300)
+        tangential = (along < TANGENTIAL) | (dist == 0.0)
+        first = np.where(tangential.any(axis=1), tangential.argmax(axis=1), 0)
+        ref = sample_normals[nb[np.arange(len(p)), first]]
+        flip = np.einsum("ij,ij->i", n, ref) < 0
+        out[start:start + chunk][flip] *= -1.0
+    return out
