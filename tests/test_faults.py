@@ -29,7 +29,7 @@ from sdfrecon.cli import main
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "sample_ellipsoid.xyz"
 
-FAST = dict(steps=60, every=10, kill_after=20, args=[
+FAST = dict(steps=100, every=10, kill_after=30, args=[
     "--hidden-features", "32", "--hidden-layers", "1", "--surface-points", "256",
     "--off-surface-points", "256", "--resolution", "32", "--no-progress"])
 FULL = dict(steps=400, every=50, kill_after=100, args=[
@@ -57,15 +57,21 @@ def _kill_between_checkpoints(out: Path, setting: dict, timeout: float = 600) ->
     proc = subprocess.Popen([sys.executable, "-m", "sdfrecon.cli", *_command(out, setting)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO)
     start = time.monotonic()
+    arrivals: dict[int, float] = {}  # checkpoint step -> when it was first seen
     try:
-        while _saved_step(ckpt) < setting["kill_after"]:
+        while True:
+            step = _saved_step(ckpt)
+            if step >= 0 and step not in arrivals:
+                arrivals[step] = time.monotonic()
+            if step >= setting["kill_after"]:
+                break
             assert proc.poll() is None, f"the run ended before it could be killed: {proc.stderr.read()}"
             assert time.monotonic() - start < timeout, "no checkpoint in time"
-            time.sleep(0.05)
-        seen = _saved_step(ckpt)
-        # a few steps past the checkpoint (the log runs ahead of it), before the next one
-        steps_per_second = seen / max(time.monotonic() - start, 1e-3)
-        time.sleep(min(0.4 * setting["every"] / max(steps_per_second, 1e-3), 5.0))
+            time.sleep(0.02)
+        # a few steps past the checkpoint (the log runs ahead of it), well before the next one
+        times = sorted(arrivals.values())
+        interval = times[-1] - times[-2] if len(times) > 1 else 0.5
+        time.sleep(0.3 * interval)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=60)
     finally:

@@ -578,7 +578,8 @@ def load_point_cloud(path: str | Path, min_points: int = 10) -> PointCloud:
     try:
         if path.stat().st_size == 0:
             raise InputError(path, "contains no points")
-        points, normals, lines = _READERS[path.suffix.lower()](path)
+        with np.errstate(invalid="ignore", over="ignore"):  # signalling NaNs in binary data
+            points, normals, lines = _READERS[path.suffix.lower()](path)
     except OSError as error:
         raise InputError(path, f"could not be read ({error.strerror or error})") from None
     except MemoryError:
