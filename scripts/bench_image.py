@@ -18,6 +18,7 @@ import argparse
 import csv
 import dataclasses
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -127,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     from sdfrecon.errors import InputError
 
     args = _parse(argv)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see sdfrecon.cli_image.passive_openmp
     try:
         run(args)
     except InputError as err:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,17 @@ FIT_FILES = ("fit.png", "fit_gradient.png", "fit_laplacian.png", "original.png",
              "metrics.json", "model.pt")
 BLEND_FILES = ("blend.png", "a.png", "b.png", "mask.png", "direct.png", "curves.png", "losses.csv",
                "metrics.json", "model.pt")
+
+
+def passive_openmp() -> None:
+    """Let idle OpenMP threads sleep instead of spinning, unless OMP_WAIT_POLICY is set.
+
+    On a machine shared with other jobs, PyTorch's spinning threads take the cores the work
+    needs: measured here with two other processes running, a 256-wide SIREN step on 4096
+    pixels took 1.36 s with spinning threads and 0.32 s with sleeping ones (0.47 s on one
+    thread). Only effective before torch is first imported (the runs below import it late).
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def _check_outputs(folder: Path, names: tuple[str, ...], overwrite: bool) -> None:
@@ -274,6 +286,7 @@ class FitImage(Common):
     config: Annotated[ImageConfig, tyro.conf.OmitArgPrefixes] = field(default_factory=ImageConfig)
 
     def run(self) -> None:
+        passive_openmp()
         config = apply_preset(self.preset, self.config)
         s = fit_image_command(self.image, self.output, config, self.size, self.grayscale, self.overwrite)
         print(f"wrote {self.output}/fit.png ({s['size'][0]}x{s['size'][1]}, from {s['target']}): "
@@ -301,6 +314,7 @@ class RenderImage(Common):
     """Replace an existing PNG."""
 
     def run(self) -> None:
+        passive_openmp()
         w, h = render_image_command(self.model, self.output, self.size, self.range, self.device,
                                     self.overwrite)
         print(f"wrote {self.output} ({w}x{h}, range {self.range})")
@@ -345,6 +359,7 @@ class Blend(Common):
     train: Annotated[ImageTrainConfig, tyro.conf.OmitArgPrefixes] = field(default_factory=ImageTrainConfig)
 
     def run(self) -> None:
+        passive_openmp()
         from sdfrecon.image.config import ImageFitConfig
 
         config = ImageConfig(model=self.model, train=self.train,

@@ -31,7 +31,7 @@ from sdfrecon.io import (
     validate_cloud,
 )
 
-settings.register_profile("default", max_examples=40, deadline=None, derandomize=True,
+settings.register_profile("default", max_examples=30, deadline=None, derandomize=True,
                           suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                  HealthCheck.too_slow])
 settings.register_profile("long", max_examples=400, deadline=None,
