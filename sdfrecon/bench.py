@@ -883,7 +883,8 @@ def _run(shape_list: list[Shape], methods: tuple[str, ...], out: Path, jobs: int
 
     local_jobs = jobs or 1
     threads = max(1, (os.cpu_count() or 1) // local_jobs) if executor == "local" else ray_cpus
-    bar = tqdm(total=len(pending), desc="bench", unit="job", disable=not progress)
+    # disable=None: drawn only on a terminal
+    bar = tqdm(total=len(pending), desc="bench", unit="job", disable=None if progress else True)
 
     def finish(job: _Job, result: dict) -> None:
         record = dict(result["record"])

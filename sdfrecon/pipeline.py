@@ -207,6 +207,7 @@ def reconstruct(
     summary (summary.json). resume continues from the run folder's checkpoint."""
     from sdfrecon.fit import fit_sdf
     from sdfrecon.io import save_mesh
+    from sdfrecon.io.atomic import stale_temporaries
     from sdfrecon.io.mesh import check_mesh_precision
     from sdfrecon.normalize import Normalization
     from sdfrecon.train import resolve_device
@@ -215,6 +216,9 @@ def reconstruct(
     run_dir = run_dir or run_dir_for(output)
     _check_outputs(input_path, output, run_dir, config, overwrite, resume)
     ckpt_path = run_dir / "checkpoint.pt"
+    for stale in stale_temporaries(ckpt_path):  # a run killed while it saved a checkpoint
+        log.info("removing %s, left by a run that was killed while writing its checkpoint", stale)
+        stale.unlink(missing_ok=True)
     previous = None
     if resume and ckpt_path.exists():
         previous = _check_resumable(ckpt_path, config)

@@ -75,6 +75,15 @@ def _open_log(path: Path | None, keys: list[str], resume_step: int | None):
     return handle, writer
 
 
+def _kept(checkpoint_fn: CheckpointFn | None, last_saved: int, resume_step: int | None) -> str:
+    """What a failed run leaves behind, for the error message."""
+    if checkpoint_fn is None:
+        return "no checkpoint is written by this run"
+    if last_saved == 0 and resume_step is None:
+        return "it failed before the first checkpoint, so none was written"
+    return f"the last good checkpoint (step {last_saved}) is kept"
+
+
 def train(
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -99,10 +108,11 @@ def train(
     for g, lr in zip(optimizer.param_groups, base_lrs, strict=True):
         g["initial_lr"] = lr
     handle, writer = None, None
-    bar = tqdm(total=config.steps, initial=state.step, desc=description, disable=not config.progress,
-               dynamic_ncols=True, leave=False)
+    # disable=None: tqdm draws only on a terminal, so a log file gets no progress-bar spam
+    bar = tqdm(total=config.steps, initial=state.step, desc=description,
+               disable=None if config.progress else True, dynamic_ncols=True, leave=False)
     started = time.perf_counter() - state.elapsed
-    last_saved = state.step
+    last_saved = state.step  # the step of the checkpoint on disk (if any)
     resume_step = state.step if state.step > 0 else None
     try:
         while state.step < config.steps and _progress(state, config) < 1.0:
@@ -112,10 +122,8 @@ def train(
             terms = loss_fn()
             total = terms["total"]
             if not torch.isfinite(total):
-                raise TrainingError(
-                    f"the loss became {total.item()} at step {state.step}; "
-                    f"the last good checkpoint (step {last_saved}) is kept"
-                )
+                raise TrainingError(f"the loss became {total.item()} at step {state.step}; "
+                                    + _kept(checkpoint_fn, last_saved, resume_step))
             optimizer.zero_grad(set_to_none=True)
             total.backward()
             if config.grad_clip is not None:
@@ -137,7 +145,7 @@ def train(
                 if handle is not None:  # the log never runs ahead of the checkpoint on disk
                     handle.flush()
                 checkpoint_fn(state)
-                last_saved = state.step
+                last_saved = state.step  # the step of the checkpoint on disk (if any)
     finally:
         bar.close()
         if handle is not None:

@@ -68,7 +68,7 @@ CASES: dict[str, tuple] = {
     "ragged.xyz": ("# scanner export\n" + _rows(P[:4]) + "1 2\n" + _rows(P),
                    ":6: row has 2 columns, expected 3 like the first row"),
     "mixed.xyz": (_rows(np.hstack([P, P])[:3]) + _rows(P), ":4: row has 3 columns, expected 6 like the first row"),
-    "one_column.xyz": (_rows(P[:, :1]), f":1: has 1 columns per row: {COLUMNS}"),
+    "one_column.xyz": (_rows(P[:, :1]), f":1: has 1 column per row: {COLUMNS}"),
     "two_columns.csv.txt": (_rows(P[:, :2]).replace(" ", ","), f":1: has 2 columns per row: {COLUMNS}"),
     "four_columns.xyz": ("# x y z intensity\n" + _rows(np.hstack([P, P[:, :1]])),
                          f":2: has 4 columns per row: {COLUMNS}"),

@@ -167,6 +167,26 @@ def test_nan_loss_stops_with_one_line_and_keeps_the_checkpoint(tmp_path: Path) -
     assert not out.exists()
 
 
+def test_resume_removes_the_temporary_file_of_a_checkpoint_cut_off_by_a_kill(tmp_path: Path, capsys) -> None:
+    """A kill -9 inside torch.save leaves the hidden temporary file of the atomic write (the
+    checkpoint itself is whole); the next run in that folder removes it and says so."""
+    out = tmp_path / "e.obj"
+    args = ["reconstruct", str(SAMPLE), "-o", str(out), "--checkpoint-every", "10", *FAST["args"]]
+    assert main([*args, "--steps", "20"]) == 0
+    out.unlink()
+    run = tmp_path / "e.run"
+    stale = run / ".checkpoint.0badc0de.tmp.pt"
+    stale.write_bytes(b"half a checkpoint")
+    other = run / ".losses.0badc0de.tmp.csv"  # not the checkpoint's: left alone
+    other.write_bytes(b"")
+    assert main([*args, "--steps", "30", "--resume"]) == 0
+    err = capsys.readouterr().err
+    assert f"removing {stale}, left by a run that was killed while writing its checkpoint" in err
+    assert f"resuming from {run / 'checkpoint.pt'} at step 20" in err
+    assert not stale.exists() and other.exists() and out.exists()
+    assert load_checkpoint(run / "checkpoint.pt", "sdf").step == 30
+
+
 class _Evil:
     """Unpickling this writes a file: the proof that a load ran code."""
 

@@ -318,7 +318,7 @@ def test_mixed_three_and_six_columns(tmp_path: Path, ellipsoid: tuple) -> None:
 def test_wrong_column_count(tmp_path: Path, columns: int) -> None:
     table = np.random.default_rng(0).normal(size=(20, columns))
     err = load_error(write(tmp_path / "w.xyz", xyz_text(table)))
-    assert err.problem == (f"has {columns} columns per row: expected 3 (x y z) or "
+    assert err.problem == (f"has {columns} column{'s' if columns != 1 else ''} per row: expected 3 (x y z) or "
                            "6 (x y z nx ny nz)")
 
 

@@ -67,6 +67,25 @@ def test_nan_loss_stops_and_keeps_the_last_checkpoint():
     assert saved == [10]
 
 
+@pytest.mark.parametrize(("bad_from", "checkpoint", "kept"), [
+    (3, True, "it failed before the first checkpoint, so none was written"),
+    (3, False, "no checkpoint is written by this run"),
+])
+def test_nan_loss_before_any_checkpoint_says_so(bad_from, checkpoint, kept):
+    model, opt = _quadratic()
+    calls = {"n": 0}
+
+    def loss_fn():
+        calls["n"] += 1
+        return {"total": (model.w**2).sum() * (float("inf") if calls["n"] > bad_from else 1.0)}
+
+    saved = []
+    with pytest.raises(TrainingError) as info:
+        train(model, opt, loss_fn, QUIET, checkpoint_fn=(lambda s: saved.append(s.step)) if checkpoint else None)
+    assert str(info.value) == f"the loss became inf at step {bad_from}; {kept}"
+    assert saved == []
+
+
 def test_losses_use_their_masks():
     pts = torch.tensor([[0.0, 0, 0], [0.5, 0, 0], [0.9, 0, 0]])
     normals = torch.tensor([[1.0, 0, 0], [0, 0, 0], [0, 0, 0]])

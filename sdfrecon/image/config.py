@@ -22,7 +22,7 @@ class ImageModelConfig:
     activation: Activation = "sine"
     """Hidden activation: sine (a SIREN), relu, relu-pe (ReLU after a positional encoding of
     the coordinates, as in NeRF) or tanh."""
-    hidden_features: int = 256
+    hidden_features: int = 192
     """Width of each hidden layer."""
     hidden_layers: int = 3
     """Number of hidden layers after the first layer (the output layer is linear)."""
@@ -41,16 +41,23 @@ class ImageFitConfig:
     target: Target = "pixels"
     """What the network is fitted to: the pixel values, their gradient (Sobel) or their
     Laplacian, both in coordinate units so that the network's own derivatives match them."""
-    batch_size: int | None = 16384
+    batch_size: int | None = 8192
     """Pixels per step, visited in a fresh random order each epoch; None: every pixel every step."""
+    pixel_jitter: float = 1.0
+    """pixels: move each sample by a random offset within +-jitter/2 of a pixel every step, so
+    that the function is fitted over the pixel's area (1: the whole pixel), not only at its
+    centre, and renders at other sizes agree with the fit; 0 fits the centres only (measured
+    on the cameraman: 41.2 dB at the centres, but a 2x render box-downsampled 1.6 dB below)."""
 
 
 @dataclass(frozen=True)
 class ImageTrainConfig(TrainConfig):
     steps: int = 2000
     """Optimisation steps (training also stops at --time-budget, whichever comes first)."""
-    lr: float = 1e-3
-    """Peak learning rate of Adam."""
+    lr: float | None = None
+    """Peak learning rate of Adam; None: 1e-3 for a pixel fit, 1e-4 for a gradient or
+    Laplacian fit (measured on the cameraman: 1e-3 leaves a gradient fit at 25.7 dB and a
+    Laplacian fit unrecognisable after 2000 steps)."""
     lr_final_ratio: float = 0.01
     """Final learning rate as a fraction of --lr (cosine schedule)."""
     warmup_steps: int = 50
@@ -70,9 +77,20 @@ class ImageConfig:
     train: ImageTrainConfig = field(default_factory=ImageTrainConfig)
 
 
+DEFAULT_LR: dict[str, float] = {"pixels": 1e-3, "gradient": 1e-4, "laplacian": 1e-4}
+"""The learning rate of each target when --lr is not given."""
+
+
+def resolve_lr(config: ImageConfig) -> ImageConfig:
+    """The config with its learning rate chosen for its target when it is None."""
+    if config.train.lr is not None:
+        return config
+    return dataclasses.replace(config, train=dataclasses.replace(config.train, lr=DEFAULT_LR[config.fit.target]))
+
+
 PAPER = ImageConfig(
     model=ImageModelConfig(hidden_features=256, hidden_layers=3, first_omega_0=30.0, hidden_omega_0=30.0),
-    fit=ImageFitConfig(batch_size=None),
+    fit=ImageFitConfig(batch_size=None, pixel_jitter=0.0),
     train=ImageTrainConfig(steps=10_000, lr=1e-4, lr_schedule="constant", warmup_steps=0, grad_clip=None),
 )
 """The SIREN paper's image recipe (Sitzmann et al. 2020, Sec. 4.1 and their code): 256 wide,

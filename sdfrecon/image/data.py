@@ -34,6 +34,15 @@ SKIMAGE_IMAGES = (
     "page", "retina", "rocket", "text",
 )
 MIN_SIDE = 3
+IMAGE_FORMATS = ".png, .jpg, .jpeg, .tif, .tiff, .bmp, .gif, .webp, .npy"
+"""The common formats, named in the message for an unknown suffix (imageio reads many more)."""
+
+
+def _known_suffix(suffix: str) -> bool:
+    """Whether ``suffix`` (lower case, with the dot) is .npy or an extension imageio reads."""
+    from imageio.config import known_extensions
+
+    return suffix == ".npy" or suffix in known_extensions
 
 
 def parse_size(text: str, option: str = "--size") -> tuple[int, int]:
@@ -111,11 +120,17 @@ def read_image(source: str | Path) -> np.ndarray:
     path = Path(source)
     if not path.exists():
         raise InputError(path, "no such file")
+    if path.is_dir():
+        raise InputError(path, "is a directory, not a file")
     if not path.is_file():
-        raise InputError(path, "is not a file")
+        raise InputError(path, "is not a regular file")
+    suffix = path.suffix.lower()
+    if not _known_suffix(suffix):
+        raise InputError(path, f"unknown image format '{suffix or '(no suffix)'}' "
+                               f"(supported: {IMAGE_FORMATS}, ...)")
     if path.stat().st_size == 0:
         raise InputError(path, "is empty")
-    if path.suffix.lower() == ".npy":
+    if suffix == ".npy":
         try:
             return np.load(path, allow_pickle=False)
         except (ValueError, OSError, EOFError) as err:
@@ -128,6 +143,9 @@ def read_image(source: str | Path) -> np.ndarray:
             array = iio.imread(path)
     except Exception as err:  # imageio raises many types for undecodable files
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        if reason.startswith("Could not find a backend"):  # no plugin recognises the bytes
+            raise InputError(path, f"is not a readable image (its contents are not {suffix[1:].upper()} "
+                                   "or any other image format)") from None
         raise InputError(path, f"is not a readable image ({reason[:120]})") from None
     if array.ndim == 4:  # animated GIF or multi-page TIFF: the first frame
         log.info("%s: %d frames, using the first", path, array.shape[0])

@@ -25,7 +25,7 @@ from sdfrecon.config import to_dict
 from sdfrecon.diff import divergence, gradient, laplacian
 from sdfrecon.errors import InputError
 from sdfrecon.image import data
-from sdfrecon.image.config import ImageConfig, Target, image_config_from_dict
+from sdfrecon.image.config import ImageConfig, Target, image_config_from_dict, resolve_lr
 from sdfrecon.image.models import build_model, has_second_derivative, resolve_model_config
 from sdfrecon.siren import Siren
 from sdfrecon.train import TrainState, resolve_device, train
@@ -269,7 +269,7 @@ def fit_field(
                                           "the laplacian target needs sine, tanh or relu-pe")
     device = device or resolve_device(config.train.device)
     h, w, c = target.reference.shape
-    config = dataclasses.replace(config, model=resolve_model_config(config.model, h, w))
+    config = resolve_lr(dataclasses.replace(config, model=resolve_model_config(config.model, h, w)))
     torch.manual_seed(config.train.seed)
     network = build_model(config.model, c).to(device)
     optimizer = torch.optim.Adam(network.parameters(), lr=config.train.lr)
@@ -297,9 +297,15 @@ def fit_field(
         fitted = np.clip(pred + offset_field(coords_np, offset), 0, 1)
         return psnr_of_mse(float(np.mean((fitted - reference_flat) ** 2)))
 
+    pixel = torch.tensor([2.0 / w, 2.0 / h], device=device)  # a pixel's size in coordinates
+    jitter = config.fit.pixel_jitter if kind == "pixels" else 0.0
+
     def loss_fn() -> dict[str, torch.Tensor]:
         idx = batches.next()
         x, y = (coords, values) if idx is None else (coords[idx], values[idx])
+        if jitter > 0:
+            offsets = torch.rand(x.shape, generator=generator).to(device) - 0.5
+            x = x + offsets * jitter * pixel
         err = (_derivatives(network, x, kind, analytic) - y).square().mean()
         loss = err / scale
         calls[0] += 1

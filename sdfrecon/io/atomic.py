@@ -121,6 +121,16 @@ def atomic_write(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
     _fsync_folder(path.parent)
 
 
+def stale_temporaries(path: str | Path) -> list[Path]:
+    """The temporary files that :func:`atomic_write` leaves beside ``path`` when its process
+    is killed mid-write (``kill -9``, power loss): ``.<stem>.<hex>.tmp<suffix>``."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    pattern = f".{path.stem}.*.tmp{path.suffix}"
+    return sorted(p for p in path.parent.glob(pattern) if p.is_file())
+
+
 def _fsync(path: Path) -> None:
     """Flush a file's data to disk, so the rename never exposes an empty file after a crash."""
     fd = os.open(path, os.O_RDONLY)

@@ -133,7 +133,7 @@ def _parse_table(path: Path, data: bytes, first_line: int = 1, allowed: tuple[in
     ncol = int(counts[rows[0]])
     ragged = rows[counts[rows] != ncol]
     if ncol not in allowed and len(ragged) == 0:
-        raise InputError(path, f"has {ncol} columns per row: expected {describe}",
+        raise InputError(path, f"has {ncol} column{'s' if ncol != 1 else ''} per row: expected {describe}",
                          line=first_line + int(rows[0]))
     if ncol not in allowed or len(ragged):
         bad = rows[0] if ncol not in allowed else ragged[0]
