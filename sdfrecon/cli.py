@@ -16,18 +16,9 @@ from typing import Annotated
 
 import tyro
 
+from sdfrecon.cli_common import Common, Output
 from sdfrecon.config import ExtractConfig, ReconstructConfig
 from sdfrecon.errors import InputError, TrainingError
-
-Output = Annotated[Path, tyro.conf.arg(aliases=("-o",))]
-
-
-@dataclass(kw_only=True)
-class Common:
-    debug: bool = False
-    """Show tracebacks for errors (normally one line)."""
-    quiet: bool = False
-    """Print only warnings and errors."""
 
 
 @dataclass

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 import tyro
 
-from sdfrecon.cli import Common, Output
+from sdfrecon.cli_common import Common, Output
 from sdfrecon.errors import InputError, TrainingError
 
 

@@ -15,7 +15,7 @@ from typing import Annotated
 
 import tyro
 
-from sdfrecon.cli import Common, Output
+from sdfrecon.cli_common import Common, Output
 from sdfrecon.errors import InputError
 
 JsonOutput = Annotated[Path | None, tyro.conf.arg(aliases=("-o",), metavar="PATH")]

@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 
 import tyro
 
-from sdfrecon.cli import Common, Output
+from sdfrecon.cli_common import Common, Output
 from sdfrecon.errors import InputError
 from sdfrecon.image.config import (
     ImageConfig,

@@ -78,8 +78,10 @@ def fit_sdf(
 
     def loss_fn() -> dict[str, torch.Tensor]:
         batch = sampler.sample()
-        x = batch.points.requires_grad_(True)
-        if config.train.gradient == "analytic":
+        analytic = config.train.gradient == "analytic"
+        # the analytic path needs no graph to x unless the divergence term differentiates grad
+        x = batch.points.requires_grad_(not analytic or free)
+        if analytic:
             sdf, grad = network.value_and_gradient(x)
         else:
             sdf = network(x)
