@@ -75,10 +75,10 @@ def fit_sdf(
     loss_config = dataclasses.replace(config.loss, normal_weight=0.0) if free else config.loss
     decay_steps = config.loss.divergence_decay * config.train.steps
     counter = {"step": state.step}
+    analytic = config.train.gradient == "analytic"
 
     def loss_fn() -> dict[str, torch.Tensor]:
         batch = sampler.sample()
-        analytic = config.train.gradient == "analytic"
         # the analytic path needs no graph to x unless the divergence term differentiates grad
         x = batch.points.requires_grad_(not analytic or free)
         if analytic:

@@ -145,7 +145,7 @@ def train(
                 if handle is not None:  # the log never runs ahead of the checkpoint on disk
                     handle.flush()
                 checkpoint_fn(state)
-                last_saved = state.step  # the step of the checkpoint on disk (if any)
+                last_saved = state.step
     finally:
         bar.close()
         if handle is not None:
