@@ -15,14 +15,11 @@ otherwise.
 from __future__ import annotations
 
 import argparse
-import csv
-import dataclasses
 import json
 import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -46,32 +43,76 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+PHASES = ("sample", "forward", "loss", "backward", "adam")
+
+
 def step_times(cloud: Path, device: str, timed: int) -> dict[str, dict]:
-    """Median seconds per training step of each gradient path at the default config."""
+    """Median seconds per training step of each gradient path at the default config, and of
+    each phase of a step. The paths run step by step in turn (each with its own network and
+    optimiser, from the same seed), so that a change of machine load hits both alike."""
+    import torch
+
     from sdfrecon.config import ReconstructConfig
-    from sdfrecon.fit import fit_sdf
+    from sdfrecon.diff import gradient
+    from sdfrecon.losses import sdf_losses
     from sdfrecon.normalize import Normalization
     from sdfrecon.pipeline import load_cloud
+    from sdfrecon.sampling import SdfSampler
+    from sdfrecon.siren import SdfSiren
     from sdfrecon.train import resolve_device
 
-    base = ReconstructConfig()
-    cloud_data, _ = load_cloud(cloud, base)
+    config = ReconstructConfig()
+    cloud_data, _ = load_cloud(cloud, config)
     dev = resolve_device(device)
-    norm = Normalization.fit(cloud_data.points, base.normalization)
-    points = norm.to_unit(cloud_data.points)
-    warm = 10
-    out = {}
+    norm = Normalization.fit(cloud_data.points, config.normalization)
+    points = torch.as_tensor(norm.to_unit(cloud_data.points), dtype=torch.float32, device=dev)
+    normals = torch.as_tensor(cloud_data.normals, dtype=torch.float32, device=dev)
+
+    def sync() -> float:
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter()
+
+    runs = {}
     for path in ("autograd", "analytic"):
-        train = dataclasses.replace(base.train, steps=warm + timed, gradient=path, progress=False,
-                                    device=device, log_every=1, checkpoint_every=10**9)
-        config = dataclasses.replace(base, train=train)
-        with tempfile.TemporaryDirectory() as tmp:
-            log = Path(tmp) / "losses.csv"
-            fit_sdf(points, cloud_data.normals, norm, config, dev, log_path=log)
-            with log.open(newline="") as f:
-                elapsed = [float(row["seconds"]) for row in csv.DictReader(f)]
-        times = [b - a for a, b in zip(elapsed[warm - 1:-1], elapsed[warm:], strict=True)]  # one step each
-        out[path] = {"seconds_per_step": statistics.median(times), "steps": len(times)}
+        torch.manual_seed(config.train.seed)
+        network = SdfSiren(config.siren).to(dev)
+        generator = torch.Generator(device=dev)
+        generator.manual_seed(config.train.seed)
+        runs[path] = (network, torch.optim.Adam(network.parameters(), lr=config.train.lr),
+                      SdfSampler(points, normals, config.sampling, generator), {k: [] for k in PHASES})
+
+    def step(path: str, record: bool) -> None:
+        network, optimizer, sampler, phases = runs[path]
+        t0 = sync()
+        batch = sampler.sample()
+        t1 = sync()
+        if path == "analytic":
+            sdf, grad = network.value_and_gradient(batch.points)
+        else:
+            x = batch.points.requires_grad_(True)
+            sdf = network(x)
+            grad = gradient(sdf, x)
+        t2 = sync()
+        total = sdf_losses(batch, sdf, grad, config.loss)["total"]
+        t3 = sync()
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        t4 = sync()
+        torch.nn.utils.clip_grad_norm_(network.parameters(), config.train.grad_clip)
+        optimizer.step()
+        t5 = sync()
+        if record:
+            for name, a, b in zip(PHASES, (t0, t1, t2, t3, t4), (t1, t2, t3, t4, t5), strict=True):
+                phases[name].append(b - a)
+
+    for i in range(10 + timed):  # 10 warm-up steps each
+        for path in runs:
+            step(path, record=i >= 10)
+    out = {}
+    for path, (_, _, _, phases) in runs.items():
+        medians = {k: statistics.median(v) for k, v in phases.items()}
+        out[path] = {"seconds_per_step": sum(medians.values()), "phases": medians, "steps": timed}
     return out
 
 
@@ -147,10 +188,15 @@ def _table(result: dict) -> str:
     lines = []
     steps = result.get("steps")
     if steps:
-        a, h = steps["autograd"]["seconds_per_step"], steps["analytic"]["seconds_per_step"]
-        lines += ["| training step (default config) | s/step | speed-up |", "|---|---|---|",
-                  f"| autograd double backward | {a:.4f} | 1.00 |",
-                  f"| hand-written input gradient | {h:.4f} | {a / h:.2f} |", ""]
+        a = steps["autograd"]["seconds_per_step"]
+        head = " | ".join(f"{k} ms" for k in PHASES)
+        lines += [f"| training step (default config) | s/step | speed-up | {head} |",
+                  "|---|---|---|" + "---|" * len(PHASES)]
+        for name, key in (("autograd double backward", "autograd"), ("hand-written input gradient", "analytic")):
+            r = steps[key]
+            cells = " | ".join(f"{1000 * r['phases'][k]:.1f}" for k in PHASES)
+            lines.append(f"| {name} | {r['seconds_per_step']:.4f} | {a / r['seconds_per_step']:.2f} | {cells} |")
+        lines.append("")
     rows = result.get("extraction", [])
     if rows:
         lines += ["| extraction | grid s | marching cubes s | total s | evaluations | vs dense |",
