@@ -1,5 +1,6 @@
 """Where reconstruction time goes, measured side by side in one run: the training step
-(autograd's double backward against the hand-written input gradient), grid extraction
+(autograd's double backward against the hand-written gradient and backward, eager and
+torch.compile'd; the compiled path's first step includes its compile), grid extraction
 (dense against coarse-to-fine) and file-to-mesh wall time and quality of `sdfrecon
 reconstruct` at its defaults against `sdfrecon poisson` (Open3D screened Poisson, depth 9).
 
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -40,6 +40,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                         help="largest resolution also extracted densely (dense 512^3 takes minutes on a CPU)")
     parser.add_argument("--skip-e2e", action="store_true", help="skip the file-to-mesh comparison")
     parser.add_argument("--reconstruct-args", default="", help="extra options for `sdfrecon reconstruct`")
+    parser.add_argument("--extract-row", default=None, help=argparse.SUPPRESS)  # R,method: one row
+    parser.add_argument("--checkpoint", type=Path, default=None,
+                        help="extract from this checkpoint instead of the end-to-end run's")
     return parser.parse_args(argv)
 
 
@@ -74,9 +77,11 @@ def step_times(cloud: Path, device: str, timed: int) -> dict[str, dict]:
         return time.perf_counter()
 
     runs = {}
-    for path in ("autograd", "analytic"):
+    for path in ("autograd", "analytic", "compiled"):
         torch.manual_seed(config.train.seed)
         network = SdfSiren(config.siren).to(dev)
+        if path == "compiled":
+            network.use_compiled_kernels()
         generator = torch.Generator(device=dev)
         generator.manual_seed(config.train.seed)
         runs[path] = (network, torch.optim.Adam(network.parameters(), lr=config.train.lr),
@@ -87,7 +92,7 @@ def step_times(cloud: Path, device: str, timed: int) -> dict[str, dict]:
         t0 = sync()
         batch = sampler.sample()
         t1 = sync()
-        if path == "analytic":
+        if path != "autograd":
             sdf, grad = network.value_and_gradient(batch.points)
         else:
             x = batch.points.requires_grad_(True)
@@ -106,18 +111,45 @@ def step_times(cloud: Path, device: str, timed: int) -> dict[str, dict]:
             for name, a, b in zip(PHASES, (t0, t1, t2, t3, t4), (t1, t2, t3, t4, t5), strict=True):
                 phases[name].append(b - a)
 
+    first = {}
+    for path in runs:  # the first step of each path: the compiled one compiles here
+        t0 = time.perf_counter()
+        step(path, record=False)
+        first[path] = time.perf_counter() - t0
     for i in range(10 + timed):  # 10 warm-up steps each
         for path in runs:
             step(path, record=i >= 10)
     out = {}
     for path, (_, _, _, phases) in runs.items():
         medians = {k: statistics.median(v) for k, v in phases.items()}
-        out[path] = {"seconds_per_step": sum(medians.values()), "phases": medians, "steps": timed}
+        out[path] = {"seconds_per_step": sum(medians.values()), "phases": medians, "steps": timed,
+                     "first_step_seconds": first[path]}
     return out
 
 
 def extraction_times(checkpoint: Path, resolutions: list[int], dense_max: int, device: str) -> list[dict]:
-    """Seconds to sample the grid (and run marching cubes) dense and coarse-to-fine."""
+    """Seconds to extract the mesh dense and coarse-to-fine (sparse, chunked; see extract.py),
+    split into grid evaluation and marching cubes, and each extraction's peak memory: every
+    row runs in a fresh process (:func:`extraction_row`), so that its peak RSS is its own."""
+    rows = []
+    for r in resolutions:
+        for method in ("dense", "coarse-to-fine"):
+            if method == "dense" and r > dense_max:
+                continue
+            cmd = [sys.executable, __file__, "--extract-row", f"{r},{method}", "--checkpoint",
+                   str(checkpoint), "--device", device]
+            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+            if proc.returncode != 0:
+                raise SystemExit(f"bench_speed: {' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
+            rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    return rows
+
+
+def extraction_row(checkpoint: Path, resolution: int, method: str, device: str) -> dict:
+    """One extraction of the checkpoint's network in this process; peak RSS in MiB, and the
+    RSS before extraction (model loaded) to subtract from it."""
+    import resource
+
     from sdfrecon import extract as ex
     from sdfrecon.checkpoint import load_checkpoint
     from sdfrecon.config import ExtractConfig, ReconstructConfig, from_dict
@@ -129,22 +161,15 @@ def extraction_times(checkpoint: Path, resolutions: list[int], dense_max: int, d
     network.load_state_dict(ckpt.model)
     dev = resolve_device(device)
     network = network.to(dev).eval()
-    rows = []
-    for r in resolutions:
-        for c2f in (False, True):
-            if not c2f and r > dense_max:
-                continue
-            config = ExtractConfig(resolution=r, coarse_to_fine=c2f)
-            t0 = time.perf_counter()
-            volume, stats = ex.sample_grid(network, config, dev)
-            t1 = time.perf_counter()
-            vertices, faces = ex.marching_cubes(volume)
-            t2 = time.perf_counter()
-            rows.append({"resolution": r, "method": "coarse-to-fine" if c2f else "dense",
-                         "grid_seconds": t1 - t0, "marching_cubes_seconds": t2 - t1,
-                         "seconds": t2 - t0, "evaluated": stats.evaluated, "faces": len(faces)})
-            del volume
-    return rows
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    config = ExtractConfig(resolution=resolution, coarse_to_fine=method != "dense")
+    t0 = time.perf_counter()
+    _, faces, stats = ex.extract_mesh(network, config, dev)
+    seconds = time.perf_counter() - t0
+    return {"resolution": resolution, "method": method, "grid_seconds": stats.grid_seconds,
+            "marching_cubes_seconds": stats.marching_cubes_seconds, "seconds": seconds,
+            "evaluated": stats.evaluated, "faces": len(faces), "rss_before_mb": before,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
 def _timed(cmd: list[str]) -> float:
@@ -158,10 +183,7 @@ def _timed(cmd: list[str]) -> float:
 
 def end_to_end(args: argparse.Namespace) -> dict[str, dict]:
     """Wall seconds from file to mesh file (whole processes) and quality against the reference."""
-    import trimesh
-
-    from sdfrecon.evaluate import evaluate_mesh, load_reference
-    from sdfrecon.metrics import topology
+    from sdfrecon.evaluate import load_reference
 
     exe = [sys.executable, "-m", "sdfrecon.cli"]
     siren_mesh, poisson_mesh = args.out / "siren.obj", args.out / "poisson.ply"
@@ -173,15 +195,23 @@ def end_to_end(args: argparse.Namespace) -> dict[str, dict]:
                                            "--depth", "9", "--overwrite"]),
     }
     reference = load_reference(args.reference)
-    out = {}
-    for name, (mesh_path, cmd) in runs.items():
-        seconds = _timed(cmd)
-        mesh = trimesh.load(mesh_path, process=False)
-        m = evaluate_mesh(mesh, reference)
-        out[name] = {"wall_seconds": seconds, "chamfer_l1_rel": m["chamfer_l1_rel"],
-                     "exact_chamfer_l1_rel": m.get("exact_chamfer_l1_rel"), "fscore@1%": m["fscore@1%"],
-                     "components": topology(mesh)["components"], "command": " ".join(cmd)}
-    return out
+    return {name: timed_mesh_run(cmd, mesh_path, reference) for name, (mesh_path, cmd) in runs.items()}
+
+
+def timed_mesh_run(cmd: list[str], mesh_path: Path, reference) -> dict:
+    """Run a command that writes mesh_path; its wall seconds and the mesh's scores against
+    reference (an :func:`sdfrecon.evaluate.load_reference`)."""
+    import trimesh
+
+    from sdfrecon.evaluate import evaluate_mesh
+    from sdfrecon.metrics import topology
+
+    seconds = _timed(cmd)
+    mesh = trimesh.load(mesh_path, process=False)
+    m = evaluate_mesh(mesh, reference)
+    return {"wall_seconds": seconds, "chamfer_l1_rel": m["chamfer_l1_rel"],
+            "exact_chamfer_l1_rel": m.get("exact_chamfer_l1_rel"), "fscore@1%": m["fscore@1%"],
+            "components": topology(mesh)["components"], "command": " ".join(cmd)}
 
 
 def _table(result: dict) -> str:
@@ -190,23 +220,27 @@ def _table(result: dict) -> str:
     if steps:
         a = steps["autograd"]["seconds_per_step"]
         head = " | ".join(f"{k} ms" for k in PHASES)
-        lines += [f"| training step (default config) | s/step | speed-up | {head} |",
-                  "|---|---|---|" + "---|" * len(PHASES)]
-        for name, key in (("autograd double backward", "autograd"), ("hand-written input gradient", "analytic")):
+        lines += [f"| training step (default config) | s/step | speed-up | first step s | {head} |",
+                  "|---|---|---|---|" + "---|" * len(PHASES)]
+        names = (("autograd double backward", "autograd"), ("analytic, hand-written backward", "analytic"),
+                 ("analytic, torch.compile'd", "compiled"))
+        for name, key in names:
             r = steps[key]
             cells = " | ".join(f"{1000 * r['phases'][k]:.1f}" for k in PHASES)
-            lines.append(f"| {name} | {r['seconds_per_step']:.4f} | {a / r['seconds_per_step']:.2f} | {cells} |")
+            lines.append(f"| {name} | {r['seconds_per_step']:.4f} | {a / r['seconds_per_step']:.2f} | "
+                         f"{r['first_step_seconds']:.1f} | {cells} |")
         lines.append("")
     rows = result.get("extraction", [])
     if rows:
-        lines += ["| extraction | grid s | marching cubes s | total s | evaluations | vs dense |",
-                  "|---|---|---|---|---|---|"]
+        lines += ["| extraction | grid s | marching cubes s | total s | evaluations | vs dense | peak RSS MiB "
+                  "(model loaded) |", "|---|---|---|---|---|---|---|"]
         dense = {r["resolution"]: r["seconds"] for r in rows if r["method"] == "dense"}
         for r in rows:
             ratio = f"{dense[r['resolution']] / r['seconds']:.2f}x faster" if r["resolution"] in dense and \
                 r["method"] != "dense" else ""
             lines.append(f"| {r['method']} {r['resolution']}^3 | {r['grid_seconds']:.1f} | "
-                         f"{r['marching_cubes_seconds']:.1f} | {r['seconds']:.1f} | {r['evaluated']:,} | {ratio} |")
+                         f"{r['marching_cubes_seconds']:.1f} | {r['seconds']:.1f} | {r['evaluated']:,} | {ratio} | "
+                         f"{r['peak_rss_mb']:.0f} ({r['rss_before_mb']:.0f}) |")
         lines.append("")
     e2e = result.get("end_to_end")
     if e2e:
@@ -224,7 +258,12 @@ def _table(result: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if args.extract_row:  # a child process of extraction_times
+        r, method = args.extract_row.split(",")
+        print(json.dumps(extraction_row(args.checkpoint, int(r), method, args.device)))
+        return 0
+    # No OMP_WAIT_POLICY here: the reconstruct processes inherit this environment, and a
+    # passive policy (sleeping OpenMP threads) made a quiet machine's steps ~1.5x slower.
     for path in (args.cloud, args.reference):
         if not path.is_file():
             print(f"bench_speed: {path}: no such file (see scripts/fetch_data.py)", file=sys.stderr)
@@ -236,7 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_e2e:
         result["end_to_end"] = end_to_end(args)
         print(_table({"end_to_end": result["end_to_end"]}), flush=True)
-        checkpoint = args.out / "siren.run" / "checkpoint.pt"
+    checkpoint = args.checkpoint or args.out / "siren.run" / "checkpoint.pt"
+    if checkpoint.is_file():
         resolutions = [int(r) for r in args.resolutions.split(",") if r]
         result["extraction"] = extraction_times(checkpoint, resolutions, args.dense_max, args.device)
     table = _table(result)

@@ -94,7 +94,7 @@ class LossConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    steps: int = 2500
+    steps: int = 1500
     """Optimisation steps (training also stops at --time-budget, whichever comes first)."""
     time_budget: float | None = None
     """Wall-clock limit of training in seconds; the learning-rate schedule follows the
@@ -109,7 +109,11 @@ class TrainConfig:
     """Linear warm-up of the learning rate, in steps."""
     gradient: Literal["analytic", "autograd"] = "analytic"
     """How grad f is computed in training: analytic (a hand-written reverse pass through the
-    sine layers, one backward for the loss) or autograd (double backward, the reference)."""
+    sine layers, and a hand-written backward of the loss through both) or autograd (double
+    backward, the reference)."""
+    compile: bool = False
+    """torch.compile the analytic step's forward and backward (fuses their elementwise work;
+    the first step pays the compile, which inductor caches on disk for later runs)."""
     grad_clip: float | None = 1.0
     """Clip the global gradient norm to this value; None disables clipping."""
     seed: int = 0
@@ -129,12 +133,15 @@ class ExtractConfig:
     resolution: int = 256
     """Grid points per axis of marching cubes over [-1, 1]^3 (the voxel is 2/(resolution-1))."""
     coarse_to_fine: bool = True
-    """Evaluate the network finely only in blocks that can hold the surface (same mesh as
-    the dense grid, see extract.py); False evaluates every grid point."""
+    """Evaluate the network only near the surface, chunk by chunk, never holding the whole
+    grid (same mesh as the dense grid, see extract.py); False evaluates every grid point."""
     lipschitz_bound: float = 3.0
     """Assumed bound on |grad f| when skipping blocks; larger is safer and slower."""
-    chunk_size: int = 131072
-    """Points per network evaluation (memory versus speed)."""
+    chunk_cells: int = 128
+    """Cells per axis of one chunk of the coarse-to-fine grid and its marching cubes (a power
+    of two; memory per chunk ~ 24 (chunk_cells + 1)^3 bytes)."""
+    chunk_size: int = 16384
+    """Points per network evaluation (memory versus speed; ~16k keeps a CPU's caches warm)."""
     keep_components: Literal["all", "near-input"] = "near-input"
     """Which connected components to keep: all, or those that come within --component-distance
     of an input point (drops ghost surfaces that no data supports)."""

@@ -76,6 +76,8 @@ def fit_sdf(
     decay_steps = config.loss.divergence_decay * config.train.steps
     counter = {"step": state.step}
     analytic = config.train.gradient == "analytic"
+    if analytic and config.train.compile:
+        network.use_compiled_kernels()
 
     def loss_fn() -> dict[str, torch.Tensor]:
         batch = sampler.sample()

@@ -80,8 +80,7 @@ def mesh_from_model(
 
     network = model.network.to(device).eval()
     t0 = time.perf_counter()
-    volume, stats = ex.sample_grid(network, config, device)
-    vertices, faces = ex.marching_cubes(volume)
+    vertices, faces, stats = ex.extract_mesh(network, config, device)
     if len(faces) == 0:
         raise TrainingError(
             "the network's zero level set does not cross the grid, so there is no surface to "

@@ -11,7 +11,10 @@ as in the paper's code.
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -66,10 +69,17 @@ class Siren(nn.Module):
         """y (B,) and dy/dx (B, in) for a scalar output, without a double backward.
 
         The gradient is written out as its own reverse pass: with a_l = w_l (W_l h + b_l),
-        g <- (g * w_l cos(a_l)) W_l from g = W_out down to the input. The loss on it then
-        back-propagates in one ordinary backward, a graph that torch.compile can also take
-        (it cannot compile autograd's double backward).
+        g <- (g * w_l cos(a_l)) W_l from g = W_out down to the input. When x needs no
+        gradient (training), one fused autograd Function computes both and back-propagates a
+        loss on them by hand (see :class:`SirenValueAndGradient`); otherwise (a loss that
+        differentiates the gradient again, e.g. the divergence) the same pass is composed of
+        ordinary autograd operations.
         """
+        if not (x.requires_grad and torch.is_grad_enabled()):
+            omegas = tuple(layer.omega_0 for layer in self.net)
+            params = [p for layer in self.net for p in (layer.linear.weight, layer.linear.bias)]
+            return SirenValueAndGradient.apply(x, omegas, self.kernels, *params,
+                                               self.out.weight, self.out.bias)
         pre = []
         h = x
         for layer in self.net:
@@ -81,6 +91,14 @@ class Siren(nn.Module):
         for layer, a in zip(reversed(self.net), reversed(pre), strict=True):
             g = (g * (layer.omega_0 * torch.cos(a))) @ layer.linear.weight
         return y, g
+
+    kernels: SirenKernels | None = None
+    """The fused step's forward and backward; None: the eager ones."""
+
+    def use_compiled_kernels(self) -> None:
+        """Use torch.compile'd kernels for the fused value-and-gradient step (inductor fuses
+        the elementwise work between the matrix products; the first step pays the compile)."""
+        self.kernels = compiled_kernels()
 
 
 class SdfSiren(Siren):
@@ -109,6 +127,112 @@ class SdfSiren(Siren):
             f = f + r - self.sphere_prior
             grad = grad + x / r.unsqueeze(-1)
         return f, grad
+
+
+# The fused value-and-gradient step. Notation for sine layer l = 1..K (K = hidden_layers + 1):
+#   a_l = h_{l-1} V_l^T + c_l     with V_l = w_l W_l, c_l = w_l b_l (omega folded in)
+#   h_l = sin(a_l), C_l = cos(a_l), y = h_K u^T + b_out
+# the input gradient runs back from g_K = u (broadcast):
+#   e_l = g_l * C_l,  g_{l-1} = e_l V_l,  grad y = g_0
+# Given dL/dy and dL/dg_0, the loss back-propagates through the gradient pass upwards
+# (l = 1..K: dL/dV_l += e_l^T dL/dg_{l-1}, dL/de_l = dL/dg_{l-1} V_l^T, dL/dg_l = dL/de_l * C_l)
+# and then through the value pass downwards (l = K..1:
+#   dL/da_l = dL/dh_l * C_l - dL/de_l * g_l * h_l   (since dC/da = -sin a = -h),
+#   dL/dV_l += dL/da_l^T h_{l-1}, dL/dc_l = sum dL/da_l, dL/dh_{l-1} = dL/da_l V_l).
+# That is 6 matrix products per hidden layer, as autograd's double backward, but with no
+# graph of a graph and a few fused elementwise passes instead of autograd's dozens.
+
+
+def sine_forward(
+    x: torch.Tensor, params: list[torch.Tensor], omegas: tuple[float, ...]
+) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+    """x (B, in), params [W_1, b_1, ..., W_K, b_K, W_out (1, n), b_out (1,)] ->
+    y (B,), grad y (B, in), and the tensors the backward needs."""
+    k = len(omegas)
+    vs = [params[2 * i] * omegas[i] for i in range(k)]
+    hs, cs, es, gs = [x], [], [], []
+    h = x
+    for i in range(k):
+        a = torch.addmm(params[2 * i + 1] * omegas[i], h, vs[i].t())
+        cs.append(torch.cos(a))
+        h = torch.sin_(a)
+        hs.append(h)
+    w_out, b_out = params[2 * k], params[2 * k + 1]
+    y = torch.addmm(b_out, h, w_out.t()).squeeze(-1)
+    g = w_out.expand(x.shape[0], -1)
+    for i in range(k - 1, -1, -1):
+        gs.append(g)
+        e = g * cs[i]
+        es.append(e)
+        g = e @ vs[i]
+    gs.reverse()
+    es.reverse()
+    return y, g, [*hs, *cs, *es, *gs, *vs, w_out]
+
+
+def sine_backward(
+    saved: list[torch.Tensor], omegas: tuple[float, ...], y_bar: torch.Tensor, g_bar: torch.Tensor
+) -> list[torch.Tensor]:
+    """dL/dparams (same order as :func:`sine_forward`'s params) from dL/dy (B,) and
+    dL/d(grad y) (B, in)."""
+    k = len(omegas)
+    hs, cs, es = saved[: k + 1], saved[k + 1 : 2 * k + 1], saved[2 * k + 1 : 3 * k + 1]
+    gs, vs, w_out = saved[3 * k + 1 : 4 * k + 1], saved[4 * k + 1 : 5 * k + 1], saved[5 * k + 1]
+    v_bars, e_bars = [], []
+    gb = g_bar
+    for i in range(k):  # back through the gradient pass, upwards
+        v_bars.append(es[i].t() @ gb)
+        eb = gb @ vs[i].t()
+        gb = eb * cs[i]
+        e_bars.append(eb)
+    yb = y_bar.unsqueeze(-1)
+    w_out_bar = torch.addmm(gb.sum(0, keepdim=True), yb.t(), hs[k])
+    hb = yb * w_out
+    grads: list[torch.Tensor] = [y_bar.sum().reshape(1), w_out_bar]  # reversed below
+    for i in range(k - 1, -1, -1):  # back through the value pass, downwards
+        ab = hb.mul_(cs[i])
+        ab.addcmul_(e_bars[i].mul_(gs[i]), hs[i + 1], value=-1.0)
+        grads.append(ab.sum(0).mul_(omegas[i]))
+        grads.append(torch.addmm(v_bars[i], ab.t(), hs[i]).mul_(omegas[i]))
+        if i > 0:
+            hb = ab @ vs[i]
+    grads.reverse()
+    return grads
+
+
+@dataclass(frozen=True)
+class SirenKernels:
+    """The two halves of the fused step (eager, or compiled by :func:`compiled_kernels`)."""
+
+    forward: Callable = sine_forward
+    backward: Callable = sine_backward
+
+
+@functools.lru_cache(maxsize=1)
+def compiled_kernels() -> SirenKernels:
+    """torch.compile'd :func:`sine_forward` / :func:`sine_backward` (shapes fixed per batch
+    size; compiled once per process, and cached on disk by inductor across processes)."""
+    return SirenKernels(torch.compile(sine_forward, dynamic=False),
+                        torch.compile(sine_backward, dynamic=False))
+
+
+class SirenValueAndGradient(torch.autograd.Function):
+    """(x, omegas, kernels, *params) -> (y (B,), grad_x y (B, in)), back-propagating a loss on
+    both to the parameters by the hand-written pass above. x gets no gradient."""
+
+    @staticmethod
+    def forward(ctx, x, omegas, kernels, *params):  # type: ignore[override]
+        kernels = kernels or SirenKernels()
+        y, g, saved = kernels.forward(x.detach(), list(params), omegas)
+        ctx.omegas, ctx.kernels = omegas, kernels
+        ctx.save_for_backward(*saved)
+        return y, g
+
+    @staticmethod
+    def backward(ctx, y_bar, g_bar):  # type: ignore[override]
+        grads = ctx.kernels.backward(list(ctx.saved_tensors), ctx.omegas,
+                                     y_bar.contiguous(), g_bar.contiguous())
+        return (None, None, None, *grads)
 
 
 def _norm(x: torch.Tensor) -> torch.Tensor:
