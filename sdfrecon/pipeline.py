@@ -13,12 +13,15 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from sdfrecon.config import ExtractConfig, ReconstructConfig, from_dict, to_dict
 from sdfrecon.errors import InputError, TrainingError
+
+if TYPE_CHECKING:  # torch is imported where a model is built: `poisson` and `evaluate` never pay for it
+    import torch
 
 log = logging.getLogger("sdfrecon")
 
@@ -168,6 +171,8 @@ def _check_outputs(input_path: Path, output: Path, run_dir: Path, config: Recons
 def _check_resumable(ckpt_path: Path, config: ReconstructConfig):
     """The checkpoint to resume from, checked to continue ``config`` (same model and data)
     and to load into the network, optimiser and generator; InputError otherwise."""
+    import torch
+
     from sdfrecon.checkpoint import load_checkpoint
     from sdfrecon.siren import SdfSiren
 
