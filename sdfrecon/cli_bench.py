@@ -85,7 +85,7 @@ class Bench(Common):
     shapes: Path
     """A folder of meshes (a cloud is sampled from each: --points, --noise, --seed; written to
     OUT/clouds/) or a TOML file of [[shape]] tables (name, reference, cloud, points, noise,
-    outliers, seed, [shape.siren] and [shape.poisson] options; see sdfrecon/bench.py)."""
+    outliers, seed, [shape.siren] and [shape.poisson] options; see sdfrecon/bench/specs.py)."""
     methods: str = "siren,poisson"
     """Comma-separated methods: siren, poisson."""
     out: Annotated[Path, tyro.conf.arg(aliases=("-o",))] = Path("out/bench")

@@ -26,9 +26,11 @@ from sdfrecon.image.fit import (
     fit_offset,
     image_metrics,
     offset_field,
+    predict,
     render,
     render_derivatives,
 )
+from sdfrecon.image.models import build_model
 
 SMALL = ["--hidden-features", "32", "--hidden-layers", "2", "--warmup-steps", "10", "--no-progress",
          "--device", "cpu", "--quiet"]
@@ -114,6 +116,87 @@ def test_autograd_derivatives_of_a_rendered_field_match_the_finite_difference_ta
     np.testing.assert_allclose(grad[inner], target_grad[inner], atol=1e-4)
     np.testing.assert_allclose(lap[inner], 0.3, atol=1e-4)
     np.testing.assert_allclose(target_lap, 0.3, atol=1e-3)
+
+
+# --- chunked whole-image evaluation ------------------------------------------------------------
+
+CHUNK_H, CHUNK_W = 19, 23  # 437 pixels: 11 full chunks of 37 and a short one of 30
+
+
+def _random_model(activation: str, channels: int = 3) -> ImageModel:
+    """An untrained (seeded) 32-wide network on a 23 x 19 image, with a non-zero offset: its
+    value, gradient and Laplacian change from one pixel to the next (omega_0 = 30)."""
+    cfg = ImageConfig()
+    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, activation=activation,
+                                                              hidden_features=32, hidden_layers=2))
+    torch.manual_seed(3)
+    network = build_model(cfg.model, channels).eval()
+    offset = np.array([[0.1, 0.2, -0.3], [0.0, -0.1, 0.4], [0.05, 0.3, 0.1]])[:channels]
+    return ImageModel(network, cfg, CHUNK_H, CHUNK_W, channels, offset)
+
+
+class _MaxRows(nn.Module):
+    """Wraps a network and records the most rows (pixels) any one call saw."""
+
+    def __init__(self, network: nn.Module):
+        super().__init__()
+        self.network, self.most = network, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.most = max(self.most, x.shape[0])
+        return self.network(x)
+
+
+@pytest.mark.parametrize("activation", ["sine", "tanh", "relu"])
+def test_chunked_values_and_derivatives_equal_one_pass_over_every_pixel(activation):
+    model = _random_model(activation)
+    n = CHUNK_H * CHUNK_W
+    coords = data.pixel_coordinates(CHUNK_H, CHUNK_W)
+    np.testing.assert_allclose(predict(model.network, coords, chunk=37),
+                               predict(model.network, coords, chunk=n), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(model.evaluate(coords, chunk=37), model.evaluate(coords, chunk=n),
+                               rtol=1e-6, atol=1e-7)
+    grad, lap = render_derivatives(model, CHUNK_W, CHUNK_H, chunk=37)
+    whole_grad, whole_lap = render_derivatives(model, CHUNK_W, CHUNK_H, chunk=n)
+    assert grad.shape == (CHUNK_H, CHUNK_W, 2) and lap.shape == (CHUNK_H, CHUNK_W)
+    np.testing.assert_allclose(grad, whole_grad, rtol=1e-5, atol=1e-5 * np.abs(whole_grad).max())
+    np.testing.assert_allclose(lap, whole_lap, rtol=1e-5, atol=1e-5 * np.abs(whole_lap).max())
+    if activation == "relu":
+        assert not lap.any()
+
+
+def test_chunked_derivatives_match_a_float64_hessian_at_the_chunk_seams():
+    """Not chunked against chunked: each pixel on either side of a seam (and the short last
+    chunk) against its own float64 Hessian, so a dropped, shifted or reordered chunk fails."""
+    model = _random_model("sine")
+    coords = data.pixel_coordinates(CHUNK_H, CHUNK_W)
+    grad, lap = render_derivatives(model, CHUNK_W, CHUNK_H, chunk=37)
+    values = model.evaluate(coords, chunk=37)
+    wide = _random_model("sine").network.double()
+    mean = lambda p: wide(p[None])[0].mean()  # noqa: E731
+    for i in [0, 36, 37, 73, 74, 406, 407, 436]:
+        p = torch.as_tensor(coords[i], dtype=torch.float64)
+        g = torch.func.grad(mean)(p).detach().numpy() + model.offset[:, 1:].mean(axis=0)
+        lap_i = float(torch.func.hessian(mean)(p).diagonal().sum().detach())
+        v = wide(p[None])[0].detach().numpy() + offset_field(coords[i:i + 1], model.offset)[0]
+        np.testing.assert_allclose(grad.reshape(-1, 2)[i], g, rtol=1e-3, atol=1e-3)
+        assert lap.reshape(-1)[i] == pytest.approx(lap_i, rel=1e-3, abs=1e-2), i
+        np.testing.assert_allclose(values[i], v, atol=1e-5)
+    # the seams are not trivially alike: neighbouring pixels' Laplacians differ
+    assert np.abs(np.diff(lap.reshape(-1)[[36, 37, 73, 74]])).min() > 1.0
+
+
+def test_whole_image_evaluation_never_passes_more_than_a_chunk():
+    model = _random_model("sine")
+    recorder = _MaxRows(model.network)
+    model.network = recorder
+    coords = data.pixel_coordinates(CHUNK_H, CHUNK_W)
+    model.evaluate(coords, chunk=37)
+    render_derivatives(model, CHUNK_W, CHUNK_H, chunk=37)
+    assert recorder.most == 37
+    render_derivatives(model, CHUNK_W, CHUNK_H)
+    render(model, 2 * CHUNK_W, 2 * CHUNK_H)
+    assert recorder.most == 4 * CHUNK_H * CHUNK_W  # below the defaults: one pass
 
 
 def test_least_squares_offset_recovers_a_constant_and_a_linear_term():

@@ -1,0 +1,280 @@
+"""Benchmark specs: the shared options, the shapes (a folder of meshes or a TOML file), the
+methods, and the SIREN config a job's overrides resolve to.
+
+Everything here runs in the driver before any work starts, so that a bad spec fails with an
+:class:`~sdfrecon.errors.InputError` at once, not later in a worker.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from sdfrecon.errors import InputError
+
+METHODS: tuple[str, ...] = ("siren", "poisson")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_SHAPE_KEYS = {"name", "cloud", "reference", "points", "noise", "outliers", "seed", "siren", "poisson"}
+_POISSON_KEYS = {"depth", "trim"}
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """Settings shared by every job; a TOML spec may override them per shape."""
+
+    points: int = 30_000
+    """Points sampled on each reference mesh (shapes without a cloud file)."""
+    noise: float = 0.0
+    """Gaussian noise of the sampled clouds, sigma as a fraction of the bbox diagonal."""
+    outliers: float = 0.0
+    """Fraction of the sampled points replaced by uniform outliers."""
+    seed: int = 0
+    """Seed of the cloud sampling and of the evaluation's surface samples."""
+    samples: int = 100_000
+    """Evaluation: area-weighted samples on each mesh."""
+    exact: bool = True
+    """Evaluation: also the exact point-to-triangle metrics (mesh references)."""
+    siren: dict[str, Any] = field(default_factory=dict)
+    """Overrides of ReconstructConfig fields by name (e.g. {'steps': 200, 'resolution': 64})."""
+    poisson_depth: int = 9
+    """Octree depth of screened Poisson."""
+    poisson_trim: float | None = None
+    """Density quantile below which Poisson vertices are trimmed (None: no trimming)."""
+
+    def check(self) -> None:
+        """InputError, naming the command-line option, for a value no job could use (before
+        any work starts, not in a worker)."""
+        for name, value in (("points", self.points), ("samples", self.samples)):
+            if value < 1:
+                raise InputError(f"--{name}", f"must be >= 1, got {value}")
+        if self.seed < 0:
+            raise InputError("--seed", f"must be >= 0, got {self.seed}")
+        if self.poisson_trim is not None and not 0.0 <= self.poisson_trim < 1.0:
+            raise InputError("--trim", f"must be a quantile in [0, 1), got {self.poisson_trim}")
+        try:
+            siren_config(self.siren)
+        except (TypeError, ValueError) as err:
+            raise InputError("--siren", str(err)) from None
+
+
+@dataclass(frozen=True)
+class Shape:
+    """One benchmark shape: where its cloud comes from and what it is scored against."""
+
+    name: str
+    reference: Path | None
+    """Reference mesh (or cloud) for the metrics; None: no metrics."""
+    cloud: Path | None
+    """Cloud file to reconstruct; None: sampled from ``reference``."""
+    points: int
+    noise: float
+    outliers: float
+    seed: int
+    siren: dict[str, Any]
+    poisson: dict[str, Any]
+
+
+def parse_methods(text: str | Sequence[str]) -> tuple[str, ...]:
+    """'siren,poisson' (or a list) -> ('siren', 'poisson'); InputError for unknown names."""
+    items = text.split(",") if isinstance(text, str) else list(text)
+    names = tuple(dict.fromkeys(m.strip() for m in items if m.strip()))
+    unknown = [m for m in names if m not in METHODS]
+    if not names or unknown:
+        raise InputError("--methods", f"unknown or no methods {unknown or list(items)} "
+                                      f"(available: {', '.join(METHODS)})")
+    return names
+
+
+def load_shapes(spec: Path, options: BenchOptions) -> list[Shape]:
+    """The shapes of a spec: a folder of meshes (every .obj .ply .stl .glb .off in it, not
+    recursive; a cloud is sampled from each) or a TOML file (see :func:`_toml_shapes`)."""
+    from sdfrecon.io import MESH_SUFFIXES
+
+    spec = Path(spec)
+    if not spec.exists():
+        raise InputError(spec, "no such file or folder")
+    if spec.is_file():
+        return _toml_shapes(spec, options)
+    files = sorted(p for p in spec.iterdir()
+                   if p.is_file() and p.suffix.lower() in MESH_SUFFIXES and not p.name.startswith("."))
+    if not files:
+        raise InputError(spec, f"holds no mesh files ({', '.join(MESH_SUFFIXES)})")
+    stems = [p.stem for p in files]
+    shapes = []
+    for path in files:
+        name = path.stem if stems.count(path.stem) == 1 else path.name.replace(".", "_")
+        _check_name(spec, name)
+        shapes.append(Shape(name, path, None, options.points, options.noise, options.outliers,
+                            options.seed, {}, {}))
+    return shapes
+
+
+def _check_name(spec: Path, name: str) -> None:
+    if not _NAME.match(name):
+        raise InputError(spec, f"shape name {name!r} must be letters, digits, '.', '_' or '-' "
+                               "(it names the output files)")
+
+
+def _toml_shapes(spec: Path, options: BenchOptions) -> list[Shape]:
+    """Shapes from a TOML file; relative paths are relative to the file's folder::
+
+        [defaults]                  # optional: for every shape (same keys as a shape, no paths)
+        points = 20000
+        siren = { steps = 1000 }
+
+        [[shape]]
+        name = "bunny"              # names the outputs: letters, digits, . _ -
+        reference = "meshes/bun_zipper.ply"   # mesh (or cloud) to score against
+        cloud = "bunny.xyz"         # optional: reconstruct this file instead of sampling
+        points = 30000              # sampling: count, noise (x diag), outliers (fraction), seed
+        noise = 0.001
+        [shape.siren]               # ReconstructConfig fields by name, as on the command line
+        steps = 500
+        [shape.poisson]             # depth, trim
+        depth = 8
+
+    A shape needs a reference or a cloud (no reference: no metrics). Per-shape values beat
+    [defaults], which beat the command-line options.
+    """
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        try:
+            import tomli as tomllib  # type: ignore[no-redef]
+        except ModuleNotFoundError:
+            raise InputError(spec, "TOML specs need Python >= 3.11 (or the tomli package)") from None
+    try:
+        data = tomllib.loads(spec.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise InputError(spec, f"is not valid TOML ({err})") from None
+    unknown = set(data) - {"shape", "defaults"}
+    if unknown:
+        raise InputError(spec, f"unknown top-level keys {sorted(unknown)} (expected [[shape]] and [defaults])")
+    defaults = data.get("defaults", {})
+    rows = data.get("shape", [])
+    if not isinstance(defaults, dict) or not isinstance(rows, list) or not rows:
+        raise InputError(spec, "needs at least one [[shape]] table (and [defaults] must be a table)")
+    bad = set(defaults) - (_SHAPE_KEYS - {"name", "cloud", "reference"})
+    if bad:
+        raise InputError(spec, f"[defaults]: unknown keys {sorted(bad)}")
+    shapes: list[Shape] = []
+    for index, row in enumerate(rows):
+        where = f"shape {index + 1}" + (f" ({row.get('name')})" if isinstance(row, dict) and "name" in row else "")
+        if not isinstance(row, dict):
+            raise InputError(spec, f"{where}: must be a table")
+        bad = set(row) - _SHAPE_KEYS
+        if bad:
+            raise InputError(spec, f"{where}: unknown keys {sorted(bad)} (known: {', '.join(sorted(_SHAPE_KEYS))})")
+        merged = {**defaults, **row}
+        name = merged.get("name")
+        if not isinstance(name, str):
+            raise InputError(spec, f"{where}: needs a name")
+        _check_name(spec, name)
+        if name in {s.name for s in shapes}:
+            raise InputError(spec, f"{where}: the name {name!r} is used twice")
+        paths = {}
+        for key in ("reference", "cloud"):
+            value = merged.get(key)
+            if value is not None and not isinstance(value, str):
+                raise InputError(spec, f"{where}: {key} must be a path string")
+            paths[key] = None if value is None else (spec.parent / value)
+        if paths["reference"] is None and paths["cloud"] is None:
+            raise InputError(spec, f"{where}: needs a reference mesh or a cloud (or both)")
+        try:
+            points = _typed(merged.get("points", options.points), int, "points", minimum=1)
+            noise = _typed(merged.get("noise", options.noise), float, "noise", minimum=0.0)
+            outliers = _typed(merged.get("outliers", options.outliers), float, "outliers", minimum=0.0)
+            seed = _typed(merged.get("seed", options.seed), int, "seed", minimum=0)
+            siren = {**_table(defaults.get("siren", {}), "siren"), **_table(row.get("siren", {}), "siren")}
+            siren_config(siren)  # unknown or mistyped options fail now, not in a worker
+            poisson = {**_table(defaults.get("poisson", {}), "poisson"), **_table(row.get("poisson", {}), "poisson")}
+            bad = set(poisson) - _POISSON_KEYS
+            if bad:
+                raise ValueError(f"poisson: unknown keys {sorted(bad)} (known: depth, trim)")
+        except (TypeError, ValueError) as err:
+            raise InputError(spec, f"{where}: {err}") from None
+        shapes.append(Shape(name, paths["reference"], paths["cloud"], points, noise, outliers,
+                            seed, siren, poisson))
+    return shapes
+
+
+def _typed(value: Any, kind: type, name: str, minimum: float | None = None) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int):
+        raise TypeError(f"{name} must be {'a number' if kind is float else 'an integer'}, got {value!r}")
+    value = kind(value)
+    if not math.isfinite(value) or (minimum is not None and value < minimum):
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _table(value: Any, name: str) -> dict:
+    if not isinstance(value, dict):
+        raise TypeError(f"{name} must be a table of options")
+    return dict(value)
+
+
+def siren_config(overrides: dict[str, Any]):
+    """``ReconstructConfig()`` with fields replaced by name (``steps``, ``resolution``,
+    ``hidden_features``, ...; dashes or underscores), and ``progress=False``.
+
+    The names are those of the command line (field names are unique across the sub-configs).
+    Values are type-checked against the annotations; ValueError/TypeError otherwise.
+    """
+    import typing
+
+    from sdfrecon.config import ReconstructConfig
+
+    config = ReconstructConfig()
+    sections = {f.name: getattr(config, f.name) for f in fields(config) if is_dataclass(getattr(config, f.name))}
+    where = {}
+    for section, sub in sections.items():
+        hints = typing.get_type_hints(type(sub))
+        for f in fields(sub):
+            where[f.name] = (section, hints[f.name])
+    changes: dict[str, dict[str, Any]] = {}
+    for raw_key, value in {**overrides, "progress": False}.items():
+        key = raw_key.replace("-", "_")
+        if key not in where:
+            raise ValueError(f"siren: unknown option {raw_key!r}")
+        section, hint = where[key]
+        changes.setdefault(section, {})[key] = _coerce(value, hint, raw_key)
+    for section, values in changes.items():
+        config = replace(config, **{section: replace(getattr(config, section), **values)})
+    return config
+
+
+def _coerce(value: Any, hint: Any, name: str) -> Any:
+    """value checked against a simple annotation (bool, int, float, str, Literal, X | None)."""
+    import types
+    import typing
+
+    origin = typing.get_origin(hint)
+    if origin is typing.Literal:
+        if value in typing.get_args(hint):
+            return value
+    elif origin in (typing.Union, types.UnionType):
+        for option in typing.get_args(hint):
+            try:
+                return _coerce(value, option, name)
+            except (TypeError, ValueError):
+                continue
+    elif hint is type(None):
+        if value is None:
+            return None
+    elif hint is bool:
+        if isinstance(value, bool):
+            return value
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif hint is str:
+        if isinstance(value, str):
+            return value
+    raise TypeError(f"siren: option {name!r} must be {hint}, got {value!r}")
