@@ -5,14 +5,16 @@ from __future__ import annotations
 import torch
 
 
-def gradient(y: torch.Tensor, x: torch.Tensor, create_graph: bool = True) -> torch.Tensor:
+def gradient(y: torch.Tensor, x: torch.Tensor, create_graph: bool = True,
+             retain_graph: bool | None = None) -> torch.Tensor:
     """d sum(y) / dx: for y (B,) computed pointwise from x (B, D), the per-point gradient (B, D).
 
     ``create_graph`` keeps the graph so that a loss on the gradient can be back-propagated
-    (the double backward of the eikonal and normal terms).
+    (the double backward of the eikonal and normal terms); ``retain_graph`` (default: as
+    create_graph) keeps only the graph of y, to differentiate it again.
     """
     (g,) = torch.autograd.grad(
-        y, x, grad_outputs=torch.ones_like(y), create_graph=create_graph
+        y, x, grad_outputs=torch.ones_like(y), create_graph=create_graph, retain_graph=retain_graph
     )
     return g
 
@@ -30,8 +32,12 @@ def value_and_gradient(
 def divergence(v: torch.Tensor, x: torch.Tensor, create_graph: bool = True) -> torch.Tensor:
     """div v = sum_i dv_i/dx_i for v (B, D) computed pointwise from x (B, D); returns (B,)."""
     div = torch.zeros(v.shape[0], dtype=v.dtype, device=v.device)
-    for i in range(v.shape[-1]):
-        div = div + gradient(v[..., i], x, create_graph=create_graph)[..., i]
+    axes = v.shape[-1]
+    for i in range(axes):
+        # without create_graph, v's graph is only retained until the last axis is done: no
+        # third-order graph is built when the result is not differentiated again
+        keep = create_graph or i + 1 < axes
+        div = div + gradient(v[..., i], x, create_graph=create_graph, retain_graph=keep)[..., i]
     return div
 
 
