@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> list[dict]:
     from sdfrecon.image.config import PRESETS
     from sdfrecon.image.fit import fit_image, image_metrics, render
     from sdfrecon.io.atomic import atomic_write, check_writable
-    from sdfrecon.train import resolve_device
+    from sdfrecon.sdf.train import resolve_device
 
     for name in FILES:
         check_writable(args.out / name, args.overwrite)
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     from sdfrecon.errors import InputError
 
     args = _parse(argv)
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see sdfrecon.cli_image.passive_openmp
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see sdfrecon.cli.image.passive_openmp
     try:
         run(args)
     except InputError as err:

@@ -95,9 +95,9 @@ def _child(mode: str, path: str, steps: int) -> dict:
         cloud = load_point_cloud(path)
         out.update(seconds=time.perf_counter() - t, points=len(cloud))
         if mode in ("normalise", "train"):
+            from sdfrecon.cloud.normalize import Normalization
+            from sdfrecon.cloud.orientation import orient_normals
             from sdfrecon.config import ReconstructConfig
-            from sdfrecon.io.orientation import orient_normals
-            from sdfrecon.normalize import Normalization
 
             config = ReconstructConfig()
             t = time.perf_counter()
@@ -109,7 +109,7 @@ def _child(mode: str, path: str, steps: int) -> dict:
         if mode == "train":
             import dataclasses
 
-            from sdfrecon.fit import fit_sdf
+            from sdfrecon.sdf.fit import fit_sdf
 
             config = dataclasses.replace(config, train=dataclasses.replace(
                 config.train, steps=steps, progress=False, device="cpu"))

@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         if not path.is_file():
             print(f"bench_recipe: {path}: no such file (see scripts/fetch_data.py)", file=sys.stderr)
             return 2
-    from sdfrecon.evaluate import load_reference
+    from sdfrecon.evaluation.scoring import load_reference
 
     args.out.mkdir(parents=True, exist_ok=True)
     reference = load_reference(args.reference)

@@ -55,14 +55,14 @@ def step_times(cloud: Path, device: str, timed: int) -> dict[str, dict]:
     optimiser, from the same seed), so that a change of machine load hits both alike."""
     import torch
 
+    from sdfrecon.cloud.normalize import Normalization
     from sdfrecon.config import ReconstructConfig
-    from sdfrecon.diff import gradient
-    from sdfrecon.losses import sdf_losses
-    from sdfrecon.normalize import Normalization
     from sdfrecon.pipeline import load_cloud
-    from sdfrecon.sampling import SdfSampler
-    from sdfrecon.siren import SdfSiren
-    from sdfrecon.train import resolve_device
+    from sdfrecon.sdf.derivatives import gradient
+    from sdfrecon.sdf.losses import sdf_losses
+    from sdfrecon.sdf.sampling import SdfSampler
+    from sdfrecon.sdf.siren import SdfSiren
+    from sdfrecon.sdf.train import resolve_device
 
     config = ReconstructConfig()
     cloud_data, _ = load_cloud(cloud, config)
@@ -150,11 +150,11 @@ def extraction_row(checkpoint: Path, resolution: int, method: str, device: str) 
     RSS before extraction (model loaded) to subtract from it."""
     import resource
 
-    from sdfrecon import extract as ex
-    from sdfrecon.checkpoint import load_checkpoint
     from sdfrecon.config import ExtractConfig, ReconstructConfig, from_dict
-    from sdfrecon.siren import SdfSiren
-    from sdfrecon.train import resolve_device
+    from sdfrecon.sdf import extract as ex
+    from sdfrecon.sdf.checkpoint import load_checkpoint
+    from sdfrecon.sdf.siren import SdfSiren
+    from sdfrecon.sdf.train import resolve_device
 
     ckpt = load_checkpoint(checkpoint, "sdf")
     network = SdfSiren(from_dict(ReconstructConfig, ckpt.config).siren)
@@ -183,7 +183,7 @@ def _timed(cmd: list[str]) -> float:
 
 def end_to_end(args: argparse.Namespace) -> dict[str, dict]:
     """Wall seconds from file to mesh file (whole processes) and quality against the reference."""
-    from sdfrecon.evaluate import load_reference
+    from sdfrecon.evaluation.scoring import load_reference
 
     exe = [sys.executable, "-m", "sdfrecon.cli"]
     siren_mesh, poisson_mesh = args.out / "siren.obj", args.out / "poisson.ply"
@@ -200,11 +200,11 @@ def end_to_end(args: argparse.Namespace) -> dict[str, dict]:
 
 def timed_mesh_run(cmd: list[str], mesh_path: Path, reference) -> dict:
     """Run a command that writes mesh_path; its wall seconds and the mesh's scores against
-    reference (an :func:`sdfrecon.evaluate.load_reference`)."""
+    reference (an :func:`sdfrecon.evaluation.scoring.load_reference`)."""
     import trimesh
 
-    from sdfrecon.evaluate import evaluate_mesh
-    from sdfrecon.metrics import topology
+    from sdfrecon.evaluation.metrics import topology
+    from sdfrecon.evaluation.scoring import evaluate_mesh
 
     seconds = _timed(cmd)
     mesh = trimesh.load(mesh_path, process=False)

@@ -47,9 +47,9 @@ def load_cloud(path: Path, config: ReconstructConfig):
     Returns (PointCloud, info): normals are unit (N, 3) float32 (zeros for normal-free
     training); info says what cleaning removed and whether normals were estimated.
     """
-    from sdfrecon.clean import clean_cloud
+    from sdfrecon.cloud.clean import clean_cloud
+    from sdfrecon.cloud.orientation import orient_normals
     from sdfrecon.io import PointCloud, load_point_cloud
-    from sdfrecon.io.orientation import orient_normals
 
     cloud = load_point_cloud(path)
     file_normals = cloud.normals
@@ -63,7 +63,7 @@ def load_cloud(path: Path, config: ReconstructConfig):
         info["normals"] = "none (normal-free training)"
         normals = np.zeros_like(points, dtype=np.float32)
     elif mode == "estimate" or normals is None:
-        from sdfrecon.normals import estimate_normals
+        from sdfrecon.cloud.normals import estimate_normals
 
         why = ("has no normals" if cloud.normals is None else "normals ignored (--normals-mode estimate)"
                if mode == "estimate" else "has no usable normals")
@@ -75,11 +75,11 @@ def load_cloud(path: Path, config: ReconstructConfig):
 def mesh_from_model(
     model, config: ExtractConfig, device: torch.device, support: np.ndarray | None = None
 ) -> MeshResult:
-    """Extract the zero level set of a trained :class:`~sdfrecon.fit.SdfModel`.
+    """Extract the zero level set of a trained :class:`~sdfrecon.sdf.fit.SdfModel`.
 
     support: (N, 3) input points in normalised units, for --keep-components near-input.
     """
-    from sdfrecon import extract as ex
+    from sdfrecon.sdf import extract as ex
 
     network = model.network.to(device).eval()
     t0 = time.perf_counter()
@@ -173,8 +173,8 @@ def _check_resumable(ckpt_path: Path, config: ReconstructConfig):
     and to load into the network, optimiser and generator; InputError otherwise."""
     import torch
 
-    from sdfrecon.checkpoint import load_checkpoint
-    from sdfrecon.siren import SdfSiren
+    from sdfrecon.sdf.checkpoint import load_checkpoint
+    from sdfrecon.sdf.siren import SdfSiren
 
     previous = load_checkpoint(ckpt_path, "sdf")
     try:
@@ -209,12 +209,12 @@ def reconstruct(
     """Reconstruct input_path into the mesh file output; the run folder gets the checkpoint
     (checkpoint.pt), the resolved config (config.json), the loss log (losses.csv) and a
     summary (summary.json). resume continues from the run folder's checkpoint."""
-    from sdfrecon.fit import fit_sdf
+    from sdfrecon.cloud.normalize import Normalization
     from sdfrecon.io import save_mesh
     from sdfrecon.io.atomic import stale_temporaries
     from sdfrecon.io.mesh import check_mesh_precision
-    from sdfrecon.normalize import Normalization
-    from sdfrecon.train import resolve_device
+    from sdfrecon.sdf.fit import fit_sdf
+    from sdfrecon.sdf.train import resolve_device
 
     t_start = time.perf_counter()
     run_dir = run_dir or run_dir_for(output)
@@ -267,14 +267,14 @@ def extract_model(
     cloud: the input points, for --keep-components near-input; by default the cloud the
     model was trained on, where that file still exists (else all components are kept).
     """
-    from sdfrecon.checkpoint import load_checkpoint
-    from sdfrecon.fit import SdfModel
+    from sdfrecon.cloud.normalize import Normalization
     from sdfrecon.io import MESH_SUFFIXES, load_point_cloud, save_mesh
     from sdfrecon.io.atomic import check_writable
     from sdfrecon.io.mesh import check_mesh_precision
-    from sdfrecon.normalize import Normalization
-    from sdfrecon.siren import SdfSiren
-    from sdfrecon.train import resolve_device
+    from sdfrecon.sdf.checkpoint import load_checkpoint
+    from sdfrecon.sdf.fit import SdfModel
+    from sdfrecon.sdf.siren import SdfSiren
+    from sdfrecon.sdf.train import resolve_device
 
     if output.suffix.lower() not in MESH_SUFFIXES:
         raise InputError(output, f"unknown mesh format '{output.suffix}' (supported: {', '.join(MESH_SUFFIXES)})")

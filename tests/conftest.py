@@ -39,15 +39,15 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="session")
 def trained_ellipsoid():
     """A small SIREN SDF fitted for a few seconds to data/sample_ellipsoid.xyz (an
-    off-centre, tilted ellipsoid): an :class:`sdfrecon.fit.SdfModel` on the CPU."""
+    off-centre, tilted ellipsoid): an :class:`sdfrecon.sdf.fit.SdfModel` on the CPU."""
     import dataclasses
 
     import torch
 
+    from sdfrecon.cloud.normalize import Normalization
     from sdfrecon.config import ReconstructConfig
-    from sdfrecon.fit import fit_sdf
     from sdfrecon.io import load_point_cloud
-    from sdfrecon.normalize import Normalization
+    from sdfrecon.sdf.fit import fit_sdf
 
     cloud = load_point_cloud(REPO / "data" / "sample_ellipsoid.xyz")
     config = ReconstructConfig()

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sdfrecon.baselines import poisson_file, poisson_reconstruct
+from sdfrecon.evaluation.poisson import poisson_file, poisson_reconstruct
 
 CENTRE = np.array([10.0, -3.0, 5.0])
 RADIUS = 2.0
@@ -31,7 +31,7 @@ def sphere_mesh(sphere_cloud):
 def test_closed_sphere_in_input_coordinates(sphere_mesh):
     import trimesh
 
-    from sdfrecon.metrics import topology
+    from sdfrecon.evaluation.metrics import topology
 
     vertices, faces = sphere_mesh
     assert vertices.dtype == np.float64 and faces.dtype == np.int64
@@ -87,7 +87,7 @@ def test_bad_arguments(sphere_cloud):
 def test_poisson_file_and_command(tmp_path: Path, sphere_cloud):
     import trimesh
 
-    from sdfrecon.cli_bench import Poisson
+    from sdfrecon.cli.bench import Poisson
     from sdfrecon.errors import InputError
     from sdfrecon.io import PointCloud, save_point_cloud
 

@@ -24,7 +24,7 @@ from sdfrecon.bench import (
     run_bench,
     siren_config,
 )
-from sdfrecon.cli_bench import Bench, parse_assignments
+from sdfrecon.cli.bench import Bench, parse_assignments
 from sdfrecon.errors import InputError, TrainingError
 
 # A SIREN that trains in a few seconds and still finds the surface of these shapes.
@@ -146,8 +146,8 @@ def test_rerun_skips_finished_and_retries_failed(first_run, tmp_path):
 
 
 def test_toml_spec(tmp_path):
+    from sdfrecon.evaluation.clouds import sample_cloud
     from sdfrecon.io import PointCloud, load_mesh, save_point_cloud
-    from sdfrecon.sample import sample_cloud
 
     shapes = write_shapes(tmp_path / "meshes")
     cloud = sample_cloud(load_mesh(shapes / "torus.obj"), 2500, seed=4)

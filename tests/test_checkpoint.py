@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sdfrecon.checkpoint import UNSAFE, Checkpoint, load_checkpoint, save_checkpoint
 from sdfrecon.errors import InputError
+from sdfrecon.sdf.checkpoint import UNSAFE, Checkpoint, load_checkpoint, save_checkpoint
 
 
 def _checkpoint() -> Checkpoint:

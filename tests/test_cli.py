@@ -40,7 +40,7 @@ def ellipsoid_run(tmp_path_factory):
 def test_ellipsoid_comes_back_in_place(ellipsoid_run):
     import trimesh
 
-    from sdfrecon.metrics import chamfer_fscore, sample_surface, topology
+    from sdfrecon.evaluation.metrics import chamfer_fscore, sample_surface, topology
 
     mesh = trimesh.load(ellipsoid_run, process=False)
     make_samples, truth = _ellipsoid_truth()
@@ -75,7 +75,7 @@ def test_run_folder_holds_checkpoint_config_and_log(ellipsoid_run):
 def test_extract_remeshes_a_saved_model(ellipsoid_run, tmp_path):
     import trimesh
 
-    from sdfrecon.metrics import compare_meshes
+    from sdfrecon.evaluation.metrics import compare_meshes
 
     ckpt = ellipsoid_run.with_name("ellipsoid.run") / "checkpoint.pt"
     same, fine = tmp_path / "same.obj", tmp_path / "fine.ply"

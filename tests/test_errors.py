@@ -271,7 +271,7 @@ def test_normals_that_disagree_are_flipped_back(tmp_path: Path, capsys) -> None:
 
 
 def test_consistent_normals_get_no_warning(tmp_path: Path, caplog) -> None:
-    from sdfrecon.io.orientation import orient_normals
+    from sdfrecon.cloud.orientation import orient_normals
 
     points, normals = _ellipsoid_cloud()
     assert orient_normals("c.xyz", points, normals.astype(np.float32)) is not None

@@ -1,4 +1,4 @@
-"""Tests for sdfrecon.evaluate and the `evaluate` command: brute-force cross-checks of every
+"""Tests for sdfrecon.evaluation.scoring and the `evaluate` command: brute-force cross-checks of every
 metric on small samples, closed forms (two concentric spheres, a scan at a known distance),
 self-comparison (exact ~0, sample-based at the sampling floor), and the CLI's output."""
 
@@ -11,16 +11,16 @@ import pytest
 import trimesh
 
 from sdfrecon import cli
-from sdfrecon.cli_eval import Evaluate
+from sdfrecon.cli.evaluate import Evaluate
 from sdfrecon.errors import InputError
-from sdfrecon.evaluate import (
+from sdfrecon.evaluation.metrics import compare_meshes, sample_surface
+from sdfrecon.evaluation.scoring import (
     CONVENTIONS,
     evaluate_mesh,
     load_reference,
     surface_distance,
 )
 from sdfrecon.io import PointCloud, load_mesh, save_mesh, save_point_cloud
-from sdfrecon.metrics import compare_meshes, sample_surface
 
 FRACTIONS = (0.005, 0.01, 0.02)
 
@@ -91,7 +91,7 @@ def brute_metrics(d_rr, d_fr, diag, prefix=""):
 
 
 def _seeds(seed: int) -> tuple[int, int]:
-    """The documented seed derivation (that of sdfrecon.metrics.compare_meshes)."""
+    """The documented seed derivation (that of sdfrecon.evaluation.metrics.compare_meshes)."""
     rec_seed, ref_seed = np.random.SeedSequence(seed).generate_state(2)
     return int(rec_seed), int(ref_seed)
 
@@ -156,7 +156,7 @@ def test_sample_metrics_match_brute_force_mesh_reference() -> None:
         assert m[key] == pytest.approx(value, rel=1e-6, abs=0), key
     for label, fraction in (("0.5%", 0.005), ("1%", 0.01), ("2%", 0.02)):
         assert m[f"tau@{label}"] == pytest.approx(fraction * diag, rel=1e-12)
-    # Same numbers as sdfrecon.metrics.compare_meshes for every key it has.
+    # Same numbers as sdfrecon.evaluation.metrics.compare_meshes for every key it has.
     reference = compare_meshes(rec, ref, n=300, seed=5)
     assert {k: m[k] for k in reference} == reference
     assert m["reference_kind"] == "mesh" and m["reference_points"] == 300

@@ -24,8 +24,8 @@ import numpy as np
 import pytest
 import torch
 
-from sdfrecon.checkpoint import UNSAFE, load_checkpoint
 from sdfrecon.cli import main
+from sdfrecon.sdf.checkpoint import UNSAFE, load_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "sample_ellipsoid.xyz"
@@ -87,7 +87,7 @@ def _kill_between_checkpoints(out: Path, setting: dict, timeout: float = 600) ->
 def _chamfer_rel(a: Path, b: Path) -> float:
     import trimesh
 
-    from sdfrecon.metrics import compare_meshes
+    from sdfrecon.evaluation.metrics import compare_meshes
 
     return compare_meshes(trimesh.load(a, process=False), trimesh.load(b, process=False),
                           n=20_000)["chamfer_l1_rel"]
@@ -97,7 +97,7 @@ def _ellipsoid_error(mesh_path: Path) -> float:
     """Chamfer-L1 / diagonal from the mesh to the exact ellipsoid of scripts/make_samples.py."""
     import trimesh
 
-    from sdfrecon.metrics import chamfer_fscore, sample_surface
+    from sdfrecon.evaluation.metrics import chamfer_fscore, sample_surface
 
     sys.path.insert(0, str(REPO / "scripts"))
     try:
@@ -215,8 +215,8 @@ def test_crafted_checkpoint_pickle_is_refused_by_the_commands(tmp_path: Path, ca
 
 def test_damaged_checkpoint_is_refused_before_training(tmp_path: Path, capsys) -> None:
     """A checkpoint of the right form whose weights do not fit the network."""
-    from sdfrecon.checkpoint import Checkpoint, save_checkpoint
     from sdfrecon.config import ReconstructConfig, to_dict
+    from sdfrecon.sdf.checkpoint import Checkpoint, save_checkpoint
 
     config = to_dict(ReconstructConfig())
     config["train"]["progress"] = False

@@ -19,7 +19,6 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from sdfrecon.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from sdfrecon.errors import InputError
 from sdfrecon.io import (
     MESH_SUFFIXES,
@@ -30,6 +29,7 @@ from sdfrecon.io import (
     save_point_cloud,
     validate_cloud,
 )
+from sdfrecon.sdf.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 
 settings.register_profile("default", max_examples=30, deadline=None, derandomize=True,
                           suppress_health_check=[HealthCheck.function_scoped_fixture,

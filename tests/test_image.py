@@ -14,8 +14,7 @@ import torch
 import tyro
 from torch import nn
 
-from sdfrecon.checkpoint import load_checkpoint
-from sdfrecon.cli_image import Blend, FitImage, RenderImage
+from sdfrecon.cli.image import Blend, FitImage, RenderImage
 from sdfrecon.errors import InputError
 from sdfrecon.image import data, plots
 from sdfrecon.image.config import PAPER, ImageConfig, apply_preset, image_config_from_dict
@@ -31,6 +30,7 @@ from sdfrecon.image.fit import (
     render_derivatives,
 )
 from sdfrecon.image.models import build_model
+from sdfrecon.sdf.checkpoint import load_checkpoint
 
 SMALL = ["--hidden-features", "32", "--hidden-layers", "2", "--warmup-steps", "10", "--no-progress",
          "--device", "cpu", "--quiet"]

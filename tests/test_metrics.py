@@ -1,4 +1,4 @@
-"""Tests for sdfrecon.metrics: brute-force cross-checks, analytic cases, real meshes."""
+"""Tests for sdfrecon.evaluation.metrics: brute-force cross-checks, analytic cases, real meshes."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import trimesh
 
-from sdfrecon.metrics import (
+from sdfrecon.evaluation.metrics import (
     chamfer_fscore,
     compare_meshes,
     nearest,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from sdfrecon.cloud.normalize import Normalization
 from sdfrecon.config import NormalizationConfig
-from sdfrecon.normalize import Normalization
 
 
 def test_round_trip_and_padded_box(shared_data):

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import trimesh
 
-from sdfrecon.clean import clean_cloud
 from sdfrecon.cli import main
+from sdfrecon.cloud.clean import clean_cloud
+from sdfrecon.cloud.normals import estimate_normals, outward_votes
 from sdfrecon.config import CleanConfig, NormalsConfig
-from sdfrecon.normals import estimate_normals, outward_votes
 
 REPO = Path(__file__).resolve().parents[1]
 

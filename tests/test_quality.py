@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from sdfrecon.cli import main
+from sdfrecon.evaluation.metrics import compare_meshes, sample_surface, topology
 from sdfrecon.io import PointCloud, load_mesh, save_point_cloud
-from sdfrecon.metrics import compare_meshes, sample_surface, topology
 
 pytestmark = pytest.mark.slow
 

@@ -127,7 +127,7 @@ def test_bench_on_a_ray_cluster(ray_cluster, tmp_path):
     import tyro
 
     from sdfrecon.bench import run_bench
-    from sdfrecon.cli_bench import Bench
+    from sdfrecon.cli.bench import Bench
 
     shapes = write_shapes(tmp_path / "shapes")
     out = tmp_path / "out"

@@ -1,4 +1,4 @@
-"""Tests for sdfrecon.sample and the `sample` command: counts, seeds, the noise level
+"""Tests for sdfrecon.evaluation.clouds and the `sample` command: counts, seeds, the noise level
 (against exact point-to-surface distances), the outlier fraction, and the written file."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ import pytest
 import trimesh
 
 from sdfrecon import cli
-from sdfrecon.evaluate import surface_distance
+from sdfrecon.evaluation.clouds import outlier_box, sample_cloud
+from sdfrecon.evaluation.metrics import bbox_diagonal, sample_surface
+from sdfrecon.evaluation.scoring import surface_distance
 from sdfrecon.io import load_point_cloud, save_mesh
-from sdfrecon.metrics import bbox_diagonal, sample_surface
-from sdfrecon.sample import outlier_box, sample_cloud
 
 
 @pytest.fixture(scope="module")

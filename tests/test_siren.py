@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from sdfrecon.config import SirenConfig
-from sdfrecon.diff import gradient, laplacian, value_and_gradient
-from sdfrecon.siren import SdfSiren, SineLayer, Siren, siren_uniform_bound
+from sdfrecon.sdf.derivatives import gradient, laplacian, value_and_gradient
+from sdfrecon.sdf.siren import SdfSiren, SineLayer, Siren, siren_uniform_bound
 
 
 def test_first_layer_init_is_uniform_one_over_fan_in():

@@ -11,9 +11,9 @@ import torch
 
 from sdfrecon.config import LossConfig, NormalsConfig, TrainConfig
 from sdfrecon.errors import TrainingError
-from sdfrecon.losses import sdf_losses
-from sdfrecon.sampling import SdfBatch
-from sdfrecon.train import TrainState, lr_factor, train
+from sdfrecon.sdf.losses import sdf_losses
+from sdfrecon.sdf.sampling import SdfBatch
+from sdfrecon.sdf.train import TrainState, lr_factor, train
 
 QUIET = TrainConfig(steps=20, progress=False, log_every=5, checkpoint_every=10, warmup_steps=0)
 
@@ -101,7 +101,7 @@ def test_losses_use_their_masks():
 
 
 def test_estimated_normals_of_a_sphere_point_outward():
-    from sdfrecon.normals import estimate_normals
+    from sdfrecon.cloud.normals import estimate_normals
 
     rng = np.random.default_rng(0)
     d = rng.normal(size=(3000, 3))
@@ -126,9 +126,9 @@ def test_resume_cuts_the_log_back_to_the_checkpoint(tmp_path):
 
 
 def _fit_small(**train_options):
+    from sdfrecon.cloud.normalize import Normalization
     from sdfrecon.config import ReconstructConfig, SamplingConfig, SirenConfig
-    from sdfrecon.fit import fit_sdf
-    from sdfrecon.normalize import Normalization
+    from sdfrecon.sdf.fit import fit_sdf
 
     rng = np.random.default_rng(0)
     normals = rng.normal(size=(2000, 3))
@@ -155,7 +155,7 @@ def test_both_gradient_paths_train_alike():
 
 def test_compile_option_uses_the_compiled_kernels(monkeypatch):
     """--compile swaps in compiled kernels (here stand-ins, so that no compile runs)."""
-    import sdfrecon.siren as siren
+    import sdfrecon.sdf.siren as siren
 
     calls = []
 

@@ -5,7 +5,7 @@ A *job* is one (shape, method) pair. The driver (this process) reads the shape l
 each job's input (a cloud sampled from the reference mesh with a fixed seed, or the cloud
 file the spec names), and hands the job to a worker as plain bytes: the worker writes them
 to a temporary folder, reconstructs, scores the mesh against the reference with
-:func:`sdfrecon.evaluate.evaluate_mesh`, and sends back the mesh file's bytes and a flat
+:func:`sdfrecon.evaluation.scoring.evaluate_mesh`, and sends back the mesh file's bytes and a flat
 record. The driver alone writes under ``--out``, so workers need no shared filesystem:
 
     OUT/clouds/<shape>.ply            the sampled clouds (folder specs, TOML shapes without cloud)

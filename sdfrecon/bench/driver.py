@@ -117,9 +117,9 @@ class _Preparer:
     def _sampled_cloud(self, shape: Shape) -> Path:
         path = self.out / "clouds" / f"{shape.name}.ply"
         if shape.name not in self.sampled:
-            from sdfrecon.evaluate import require_surface
+            from sdfrecon.evaluation.clouds import sample_cloud
+            from sdfrecon.evaluation.scoring import require_surface
             from sdfrecon.io import load_mesh, save_point_cloud
-            from sdfrecon.sample import sample_cloud
 
             mesh = load_mesh(shape.reference)
             require_surface(mesh, shape.reference, "the mesh")

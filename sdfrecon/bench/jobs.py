@@ -96,7 +96,7 @@ def _run_siren(cloud: Path, mesh: Path, settings: dict, threads: int) -> dict:
 
 
 def _run_poisson(cloud: Path, mesh: Path, settings: dict, threads: int) -> dict:
-    from sdfrecon.baselines import poisson_file
+    from sdfrecon.evaluation.poisson import poisson_file
 
     options = settings["poisson"]
     info = poisson_file(cloud, mesh, depth=options["depth"], trim=options["trim"])
@@ -107,8 +107,8 @@ def _run_poisson(cloud: Path, mesh: Path, settings: dict, threads: int) -> dict:
 def _import_method(method: str) -> None:
     import importlib
 
-    for module in {"siren": ("torch", "sdfrecon.pipeline", "sdfrecon.fit", "sdfrecon.extract"),
-                   "poisson": ("open3d", "sdfrecon.baselines", "sdfrecon.pipeline")}[method]:
+    for module in {"siren": ("torch", "sdfrecon.pipeline", "sdfrecon.sdf.fit", "sdfrecon.sdf.extract"),
+                   "poisson": ("open3d", "sdfrecon.evaluation.poisson", "sdfrecon.pipeline")}[method]:
         importlib.import_module(module)
 
 
@@ -157,8 +157,8 @@ def run_job(job: dict) -> dict:
                 record.update(_score(mesh_path, tmp / "reference" / job["reference_name"], job))
                 record["eval_seconds"] = time.perf_counter() - t1
             else:
+                from sdfrecon.evaluation.metrics import topology
                 from sdfrecon.io import load_mesh
-                from sdfrecon.metrics import topology
 
                 topo = topology(load_mesh(mesh_path))
                 record.update({k: topo[k] for k in ("vertices", "faces", "components", "genus", "watertight")})
@@ -171,7 +171,7 @@ def run_job(job: dict) -> dict:
 
 
 def _score(mesh_path: Path, reference_path: Path, job: dict) -> dict:
-    from sdfrecon.evaluate import evaluate_mesh, load_reference
+    from sdfrecon.evaluation.scoring import evaluate_mesh, load_reference
     from sdfrecon.io import load_mesh
 
     reference_path.parent.mkdir()

@@ -69,7 +69,7 @@ def markdown_report(records: list[dict]) -> str:
         "# Benchmark results", "",
         f"{len(records)} jobs: {len(ok)} ok, {len(failed)} failed. Distances are percentages of the "
         "reference's bounding-box diagonal; 'samples' compares area-weighted samples of both meshes, "
-        "'exact' measures from the samples to the other mesh's triangles (sdfrecon.evaluate). "
+        "'exact' measures from the samples to the other mesh's triangles (sdfrecon.evaluation.scoring). "
         "time: wall time of the method in its worker (cloud file to mesh file); peak: the worker "
         "process's maximum resident memory (ru_maxrss) after the method, one fresh process per job.",
         "", "## Per shape", "",

@@ -20,15 +20,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from sdfrecon.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from sdfrecon.config import to_dict
-from sdfrecon.diff import divergence, gradient, laplacian
 from sdfrecon.errors import InputError
 from sdfrecon.image import data
 from sdfrecon.image.config import ImageConfig, Target, image_config_from_dict, resolve_lr
 from sdfrecon.image.models import build_model, has_second_derivative, resolve_model_config
-from sdfrecon.siren import Siren
-from sdfrecon.train import TrainState, resolve_device, train
+from sdfrecon.sdf.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from sdfrecon.sdf.derivatives import divergence, gradient, laplacian
+from sdfrecon.sdf.siren import Siren
+from sdfrecon.sdf.train import TrainState, resolve_device, train
 
 log = logging.getLogger("sdfrecon")
 

@@ -1,5 +1,5 @@
 """Networks that map a pixel coordinate (x, y) to a colour: the SIREN of
-:mod:`sdfrecon.siren` and the baselines it is compared with (ReLU, ReLU after a positional
+:mod:`sdfrecon.sdf.siren` and the baselines it is compared with (ReLU, ReLU after a positional
 encoding, tanh), all with the same width and depth."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from torch import nn
 
 from sdfrecon.config import SirenConfig
 from sdfrecon.image.config import ImageModelConfig
-from sdfrecon.siren import Siren
+from sdfrecon.sdf.siren import Siren
 
 
 def nyquist_octaves(height: int, width: int) -> int:

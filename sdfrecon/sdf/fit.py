@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sdfrecon.checkpoint import Checkpoint, save_checkpoint
+from sdfrecon.cloud.normalize import Normalization
 from sdfrecon.config import ReconstructConfig, to_dict
-from sdfrecon.diff import divergence, gradient
-from sdfrecon.losses import sdf_losses
-from sdfrecon.normalize import Normalization
-from sdfrecon.sampling import SdfSampler
-from sdfrecon.siren import SdfSiren
-from sdfrecon.train import TrainState, train
+from sdfrecon.sdf.checkpoint import Checkpoint, save_checkpoint
+from sdfrecon.sdf.derivatives import divergence, gradient
+from sdfrecon.sdf.losses import sdf_losses
+from sdfrecon.sdf.sampling import SdfSampler
+from sdfrecon.sdf.siren import SdfSiren
+from sdfrecon.sdf.train import TrainState, train
 
 
 @dataclass

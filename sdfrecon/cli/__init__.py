@@ -16,7 +16,7 @@ from typing import Annotated
 
 import tyro
 
-from sdfrecon.cli_common import Common, Output
+from sdfrecon.cli.common import Common, Output
 from sdfrecon.config import ExtractConfig, ReconstructConfig
 from sdfrecon.errors import InputError, TrainingError
 
@@ -82,9 +82,9 @@ class Extract(Common):
 def commands() -> dict[str, type]:
     """The subcommands, in --help order. Imported here, not at the top, because the
     command modules import :class:`Common` from this one."""
-    from sdfrecon.cli_bench import Bench, Poisson
-    from sdfrecon.cli_eval import Evaluate, Sample
-    from sdfrecon.cli_image import Blend, FitImage, RenderImage
+    from sdfrecon.cli.bench import Bench, Poisson
+    from sdfrecon.cli.evaluate import Evaluate, Sample
+    from sdfrecon.cli.image import Blend, FitImage, RenderImage
 
     return {
         "reconstruct": Reconstruct, "extract": Extract, "evaluate": Evaluate, "sample": Sample,

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 import tyro
 
-from sdfrecon.cli_common import Common, Output
+from sdfrecon.cli.common import Common, Output
 from sdfrecon.errors import InputError, TrainingError
 
 
@@ -63,7 +63,7 @@ class Poisson(Common):
     """Replace an existing output mesh."""
 
     def run(self) -> None:
-        from sdfrecon.baselines import poisson_file
+        from sdfrecon.evaluation.poisson import poisson_file
 
         info = poisson_file(self.input, self.output, self.depth, self.trim, self.overwrite)
         print(f"wrote {self.output} ({info['vertices']} vertices, {info['faces']} faces) in "

@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 
 import tyro
 
-from sdfrecon.cli_common import Common, Output
+from sdfrecon.cli.common import Common, Output
 from sdfrecon.errors import InputError
 from sdfrecon.image.config import (
     ImageConfig,
@@ -107,7 +107,7 @@ def _train_and_save(target, config: ImageConfig, folder: Path, overwrite: bool, 
     returns (model, state, seconds to the result image, rendered image)."""
     from sdfrecon.image import plots
     from sdfrecon.image.fit import fit_field, render
-    from sdfrecon.train import resolve_device
+    from sdfrecon.sdf.train import resolve_device
 
     device = resolve_device(config.train.device)
     folder.mkdir(parents=True, exist_ok=True)
@@ -237,7 +237,7 @@ def render_image_command(model_path: Path, output: Path, size: str | None, range
     from sdfrecon.image import data, plots
     from sdfrecon.image.fit import ImageModel, render
     from sdfrecon.io.atomic import check_writable
-    from sdfrecon.train import resolve_device
+    from sdfrecon.sdf.train import resolve_device
 
     if output.suffix.lower() != ".png":
         raise InputError(output, f"unknown image format '{output.suffix}' (render-image writes .png)")

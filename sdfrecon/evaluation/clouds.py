@@ -1,7 +1,7 @@
 """Benchmark point clouds from meshes: area-weighted samples with normals, optional noise
 and outliers, all seeded (``sdfrecon sample``).
 
-Random streams: the clean samples are exactly ``sdfrecon.metrics.sample_surface(mesh, n,
+Random streams: the clean samples are exactly ``sdfrecon.evaluation.metrics.sample_surface(mesh, n,
 seed)``; noise and outliers draw from two further streams spawned from the same seed, so
 ``sample_cloud(mesh, n, s, noise=x).points - sample_cloud(mesh, n, s).points`` is the noise
 itself, and adding outliers changes only the replaced rows.
@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from sdfrecon.evaluation.metrics import bbox_diagonal, sample_surface
 from sdfrecon.io import PointCloud
-from sdfrecon.metrics import bbox_diagonal, sample_surface
 
 if TYPE_CHECKING:
     import trimesh

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from sdfrecon.config import LossConfig
-from sdfrecon.sampling import SdfBatch
+from sdfrecon.sdf.sampling import SdfBatch
 
 
 def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -15,7 +15,7 @@ from typing import Annotated
 
 import tyro
 
-from sdfrecon.cli_common import Common, Output
+from sdfrecon.cli.common import Common, Output
 from sdfrecon.errors import InputError
 
 JsonOutput = Annotated[Path | None, tyro.conf.arg(aliases=("-o",), metavar="PATH")]
@@ -32,7 +32,7 @@ def _check_options(seed: int, **positive: int) -> None:
 
 def _load_mesh_with_area(path: Path):
     """``load_mesh`` plus a check that there is surface to sample."""
-    from sdfrecon.evaluate import require_surface
+    from sdfrecon.evaluation.scoring import require_surface
     from sdfrecon.io import load_mesh
 
     mesh = load_mesh(path)
@@ -71,7 +71,12 @@ class Evaluate(Common):
     def run(self) -> None:
         import json as json_module
 
-        from sdfrecon.evaluate import CONVENTIONS, evaluate_mesh, format_table, load_reference
+        from sdfrecon.evaluation.scoring import (
+            CONVENTIONS,
+            evaluate_mesh,
+            format_table,
+            load_reference,
+        )
         from sdfrecon.io import atomic_write
         from sdfrecon.io.atomic import check_writable
 
@@ -124,9 +129,9 @@ class Sample(Common):
     """Replace an existing output file."""
 
     def run(self) -> None:
+        from sdfrecon.evaluation.clouds import sample_cloud
         from sdfrecon.io import PointCloud, save_point_cloud
         from sdfrecon.io.atomic import check_writable
-        from sdfrecon.sample import sample_cloud
 
         _check_options(self.seed, points=self.points)
         if not (math.isfinite(self.noise) and self.noise >= 0.0):

@@ -74,10 +74,10 @@ def grid_coordinates(indices: np.ndarray, resolution: int) -> np.ndarray:
 
 
 def field_evaluator(fn: FieldFn) -> FieldFn:
-    """fn, or for an :class:`~sdfrecon.siren.SdfSiren` a lean inference forward of it:
+    """fn, or for an :class:`~sdfrecon.sdf.siren.SdfSiren` a lean inference forward of it:
     omega_0 folded into the weights, addmm and in-place sin. Same values to ~1e-6, about
     3x faster on a CPU at 4k-16k points a call. x (B, 3) -> f (B,)."""
-    from sdfrecon.siren import SdfSiren
+    from sdfrecon.sdf.siren import SdfSiren
 
     if type(fn) is not SdfSiren:
         return fn
@@ -409,7 +409,7 @@ def extract_mesh(fn: FieldFn, config: ExtractConfig, device: torch.device
 
 def field_normals(fn: FieldFn, vertices: np.ndarray, device: torch.device, chunk_size: int) -> np.ndarray:
     """Unit grad f at vertices (V, 3): exact normals of the level set, (V, 3) float32."""
-    from sdfrecon.diff import value_and_gradient
+    from sdfrecon.sdf.derivatives import value_and_gradient
 
     out = np.empty((len(vertices), 3), dtype=np.float32)
     for start in range(0, len(vertices), chunk_size):
@@ -425,7 +425,7 @@ def drop_far_components(
     """Remove the connected components none of whose vertices comes within max_distance of
     an input point (ghost surfaces the data does not support). vertices (V, 3) and points
     (N, 3) in the same units. Returns (vertices, faces, number of components dropped)."""
-    from sdfrecon.metrics import nearest, vertex_components
+    from sdfrecon.evaluation.metrics import nearest, vertex_components
 
     if len(faces) == 0:
         return vertices, faces, 0

@@ -1,6 +1,6 @@
 """Score a reconstructed mesh against a reference mesh or point cloud (``sdfrecon evaluate``).
 
-Built on :mod:`sdfrecon.metrics` (sampling, nearest neighbours, Chamfer/F-score, topology)
+Built on :mod:`sdfrecon.evaluation.metrics` (sampling, nearest neighbours, Chamfer/F-score, topology)
 and adds what a benchmark needs: a point-cloud reference (the input scan), the SRB
 one-sided scan-to-reconstruction distances, exact point-to-triangle versions of the
 metrics for a mesh reference, every length also relative to the reference's bounding-box
@@ -22,8 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sdfrecon.errors import InputError
-from sdfrecon.io import MESH_SUFFIXES, POINT_CLOUD_SUFFIXES, PointCloud, load_mesh, load_point_cloud
-from sdfrecon.metrics import (
+from sdfrecon.evaluation.metrics import (
     DEFAULT_TAUS,
     bbox_diagonal,
     chamfer_fscore,
@@ -31,6 +30,7 @@ from sdfrecon.metrics import (
     sample_surface,
     topology,
 )
+from sdfrecon.io import MESH_SUFFIXES, POINT_CLOUD_SUFFIXES, PointCloud, load_mesh, load_point_cloud
 
 if TYPE_CHECKING:
     import trimesh
@@ -84,7 +84,7 @@ _ROW_CONVENTIONS = {
 
 
 def _label(fraction: float) -> str:
-    """0.01 -> '1%', 0.005 -> '0.5%' (the key suffix used by sdfrecon.metrics)."""
+    """0.01 -> '1%', 0.005 -> '0.5%' (the key suffix used by sdfrecon.evaluation.metrics)."""
     return f"{round(100.0 * fraction, 9):g}%"
 
 
@@ -204,8 +204,8 @@ def _distance_metrics(d_rr: np.ndarray, d_fr: np.ndarray, diag: float,
 
 def _sample_metrics(rec_pts: np.ndarray, rec_nrm: np.ndarray, ref_pts: np.ndarray,
                     ref_nrm: np.ndarray | None, diag: float, tau_fractions: Sequence[float]) -> Metrics:
-    """The sample-based family through :func:`sdfrecon.metrics.chamfer_fscore`, relabelled
-    like :func:`sdfrecon.metrics.compare_meshes` (same keys, same numbers for a mesh)."""
+    """The sample-based family through :func:`sdfrecon.evaluation.metrics.chamfer_fscore`, relabelled
+    like :func:`sdfrecon.evaluation.metrics.compare_meshes` (same keys, same numbers for a mesh)."""
     taus = [f * diag for f in tau_fractions]
     raw = chamfer_fscore(rec_pts, ref_pts, rec_nrm, ref_nrm, taus=taus)
     out: Metrics = {}
@@ -228,7 +228,7 @@ def evaluate_mesh(rec: trimesh.Trimesh, reference: trimesh.Trimesh | PointCloud,
     """Compare a reconstructed mesh with a reference mesh or point cloud.
 
     ``samples`` area-weighted points are drawn on each mesh with the seeds that
-    :func:`sdfrecon.metrics.compare_meshes` uses (two seeds from ``SeedSequence(seed)``), so
+    :func:`sdfrecon.evaluation.metrics.compare_meshes` uses (two seeds from ``SeedSequence(seed)``), so
     for a mesh reference the sample-based keys equal ``compare_meshes``'s. A point-cloud
     reference is used whole. Returns a flat, JSON-ready dict (conventions: :data:`CONVENTIONS`):
 
