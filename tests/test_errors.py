@@ -328,12 +328,12 @@ def test_disk_full_while_writing_is_one_line(tmp_path: Path, capsys, monkeypatch
     """ENOSPC in the middle of a write: the partial file goes, the message is one line."""
     import errno
 
-    import sdfrecon.io.pointcloud as pc
+    import sdfrecon.io.formats as formats
 
     def full(path, cloud, header=""):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setitem(pc._WRITERS, ".xyz", full)
+    monkeypatch.setitem(formats.WRITERS, ".xyz", full)
     out = tmp_path / "c.xyz"
     assert main(["sample", str(REPO / "data" / "sample_ellipsoid.xyz"), "-o", str(out), "-n", "10"]) == 2
     err = capsys.readouterr().err

@@ -97,7 +97,7 @@ class _Preparer:
     def __call__(self, job: _Job) -> dict:
         shape = job.shape
         if shape.cloud is not None:
-            from sdfrecon.io.pointcloud import POINT_CLOUD_SUFFIXES, check_input_file
+            from sdfrecon.io.formats import POINT_CLOUD_SUFFIXES, check_input_file
 
             check_input_file(shape.cloud, POINT_CLOUD_SUFFIXES, "point cloud")
             cloud = shape.cloud

@@ -1,9 +1,9 @@
 """Reading and writing point clouds and meshes, with checks that name the file and problem."""
 
 from sdfrecon.io.atomic import atomic_write
-from sdfrecon.io.mesh import MESH_SUFFIXES, load_mesh, save_mesh
+from sdfrecon.io.formats import MESH_SUFFIXES, POINT_CLOUD_SUFFIXES
+from sdfrecon.io.mesh import load_mesh, save_mesh
 from sdfrecon.io.pointcloud import (
-    POINT_CLOUD_SUFFIXES,
     PointCloud,
     load_point_cloud,
     save_point_cloud,

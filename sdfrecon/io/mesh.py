@@ -11,12 +11,11 @@ import numpy as np
 from sdfrecon.errors import InputError
 from sdfrecon.io import ply
 from sdfrecon.io.atomic import atomic_write, check_writable
-from sdfrecon.io.pointcloud import check_input_file
+from sdfrecon.io.formats import MESH_SUFFIXES, check_input_file
 
 if TYPE_CHECKING:
     import trimesh
 
-MESH_SUFFIXES: tuple[str, ...] = (".obj", ".ply", ".stl", ".glb", ".off")
 # The trimesh exporter option that writes vertex normals; STL and OFF cannot carry them.
 _NORMALS_OPTION = {".obj": "include_normals", ".glb": "include_normals"}
 FLOAT32_ONLY = (".stl", ".glb")  # formats that store coordinates as float32, whatever they are

@@ -1,4 +1,4 @@
-"""PLY vertex reading and point cloud writing, with numpy only.
+"""PLY vertex reading and point cloud reading and writing, with numpy only.
 
 Our own parser because the libraries disagree on the files we meet: raw Stanford scans
 carry a ``range_grid`` element of list properties after the vertices, scans carry extra
@@ -10,10 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sdfrecon.errors import InputError
+from sdfrecon.io.arrays import Arrays, xyz_normals
+from sdfrecon.io.text import parse_table, text_bytes
+
+if TYPE_CHECKING:
+    from sdfrecon.io.pointcloud import PointCloud
 
 FORMATS = {"ascii": "", "binary_little_endian": "<", "binary_big_endian": ">"}
 TYPES = {
@@ -237,3 +243,27 @@ def needs_double(points: np.ndarray) -> bool:
     extent = float(np.ptp(points, axis=0).max())
     error = float(np.abs(points - points.astype(np.float32)).max())
     return error > 1e-6 * extent
+
+
+def read_cloud(path: Path) -> Arrays:
+    """PLY vertices: ASCII or binary of either endianness; other elements are skipped."""
+    data = path.read_bytes()
+    header = read_header(path, data)
+    names = [name for name, _, _ in header.vertex.properties]
+    if not all(axis in names for axis in "xyz"):
+        raise InputError(path, "has no x, y and z vertex properties")
+    if header.encoding == "ascii":
+        block, first_line = ascii_vertex_lines(path, header, data)
+        table, lines = parse_table(path, text_bytes(path, block), first_line,
+                                   allowed=(len(names),),
+                                   describe=f"{len(names)} (one per vertex property in the header)")
+        columns = dict(zip(names, table.T, strict=True))
+    else:
+        array, lines = binary_vertices(path, header, data), None
+        columns = {name: array[name] for name in array.dtype.names}
+    return (*xyz_normals(path, columns, "vertex properties"), lines)
+
+
+def write_cloud(path: Path, cloud: PointCloud) -> None:
+    """A cloud as binary PLY (see :func:`write_ply`)."""
+    write_ply(path, cloud.points, cloud.normals)

@@ -1,0 +1,86 @@
+"""PCL's .pcd point clouds: the header, ``DATA ascii`` and ``binary`` bodies, and the ASCII
+writer (fields x y z, then normal_x normal_y normal_z when the cloud has normals)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from sdfrecon.errors import InputError
+from sdfrecon.io import ply
+from sdfrecon.io.arrays import Arrays, xyz_normals
+from sdfrecon.io.text import parse_table, text_bytes, write_xyz
+
+if TYPE_CHECKING:
+    from sdfrecon.io.pointcloud import PointCloud
+
+
+def read_pcd(path: Path) -> Arrays:
+    """PCL's .pcd, ``DATA ascii`` or ``binary``; fields x y z, optional normal_x/_y/_z."""
+    data = path.read_bytes()
+    fields, dtype, count, body_start, header_lines = _pcd_header(path, data)
+    kind = fields.pop("DATA")
+    if kind == "ascii":
+        widths = [int(np.prod(dtype[name].shape)) for name in dtype.names]  # COUNT per field
+        table, lines = parse_table(path, text_bytes(path, data[body_start:]), header_lines + 1,
+                                   allowed=(sum(widths),),
+                                   describe=f"{sum(widths)} (one per value in the header's COUNT)")
+        held = len(table)
+        offsets = np.cumsum([0] + widths)
+        columns = {name: table[:, offsets[i]] for i, name in enumerate(dtype.names)}
+    elif kind == "binary":
+        lines = None
+        held = max(len(data) - body_start, 0) // dtype.itemsize
+        array = np.frombuffer(data, dtype=dtype, count=min(held, count), offset=body_start)
+        columns = {n: array[n] if array[n].ndim == 1 else array[n][:, 0] for n in dtype.names}
+    else:
+        raise InputError(path, f"uses 'DATA {kind}', which is not supported: "
+                               "convert it to ascii or binary (e.g. with pcl_convert_pcd_ascii_binary)")
+    if held < count:
+        raise InputError(path, f"is truncated: header declares {count} points, file holds {held}")
+    if held > count:
+        raise InputError(path, f"holds {held} points but its header declares {count}")
+    return (*xyz_normals(path, columns, "fields"), lines)
+
+
+def _pcd_header(path: Path, data: bytes) -> tuple[dict, np.dtype, int, int, int]:
+    """Parse the header up to ``DATA``: (entries, record dtype, points, body offset, lines)."""
+    entries: dict[str, str | list[str]] = {}
+    pos = lines = 0
+    while "DATA" not in entries and pos <= len(data) and lines < 64:  # header lines only
+        end = data.find(b"\n", pos)
+        end = len(data) if end < 0 else end
+        words = data[pos:end].decode("latin-1").split()
+        pos, lines = end + 1, lines + 1
+        if words and words[0].upper() == "DATA" and len(words) == 2:
+            entries["DATA"] = words[1].lower()
+        elif words and not words[0].startswith("#"):
+            entries[words[0].upper()] = words[1:]
+    if "DATA" not in entries or "FIELDS" not in entries:
+        raise InputError(path, "is not a PCD file (no FIELDS and DATA lines in its header)")
+    names = entries["FIELDS"]
+    sizes, types = entries.get("SIZE", []), entries.get("TYPE", [])
+    counts = entries.get("COUNT", ["1"] * len(names))
+    try:
+        formats = [(f"_{i}" if n == "_" else n, f"<{'fiu'['FIU'.index(t)]}{s}", (int(c),))
+                   for i, (n, s, t, c) in enumerate(zip(names, sizes, types, counts, strict=True))]
+        dtype = np.dtype([(n, f) if c == (1,) else (n, f, c) for n, f, c in formats])
+        points = entries.get("POINTS") or [int(entries["WIDTH"][0]) * int(entries["HEIGHT"][0])]
+        count = int(points[0])
+    except (ValueError, TypeError, KeyError, IndexError):
+        raise InputError(path, "has a malformed PCD header (FIELDS, SIZE, TYPE, COUNT, POINTS)") from None
+    return entries, dtype, count, pos, lines
+
+
+def write_pcd(path: Path, cloud: PointCloud) -> None:
+    """ASCII PCD v0.7 with fields x y z [normal_x normal_y normal_z]."""
+    names = ["x", "y", "z"] + ([] if cloud.normals is None else ["normal_x", "normal_y", "normal_z"])
+    size = "8" if ply.needs_double(cloud.points) else "4"
+    sizes = [size] * 3 + ["4"] * (len(names) - 3)
+    header = (f"# .PCD v0.7 - Point Cloud Data file format\nVERSION 0.7\n"
+              f"FIELDS {' '.join(names)}\nSIZE {' '.join(sizes)}\nTYPE {' '.join('F' * len(names))}\n"
+              f"COUNT {' '.join('1' * len(names))}\nWIDTH {len(cloud)}\nHEIGHT 1\n"
+              f"VIEWPOINT 0 0 0 1 0 0 0\nPOINTS {len(cloud)}\nDATA ascii\n")
+    write_xyz(path, cloud, header)
