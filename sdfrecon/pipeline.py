@@ -8,7 +8,6 @@ training starts.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -113,13 +112,6 @@ def _resumable(saved: dict, current: dict) -> bool:
     return strip(saved) == strip(current)
 
 
-def _write_json(path: Path, data: dict) -> None:
-    from sdfrecon.io import atomic_write
-
-    with atomic_write(path, overwrite=True) as tmp:
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
-
-
 def _output_bytes(config: ReconstructConfig, log_rows: int) -> tuple[int, int]:
     """A generous estimate of the bytes written: (mesh, run folder).
 
@@ -143,11 +135,10 @@ def _check_outputs(input_path: Path, output: Path, run_dir: Path, config: Recons
     made and written, and enough free space."""
     import os
 
-    from sdfrecon.io import MESH_SUFFIXES
     from sdfrecon.io.atomic import check_folder, check_free_space, check_writable, existing_ancestor
+    from sdfrecon.io.formats import check_mesh_suffix
 
-    if output.suffix.lower() not in MESH_SUFFIXES:
-        raise InputError(output, f"unknown mesh format '{output.suffix}' (supported: {', '.join(MESH_SUFFIXES)})")
+    check_mesh_suffix(output)
     if input_path.is_file() and output.is_file() and os.path.samefile(input_path, output):
         raise InputError(output, "is the input file: choose another output")
     check_writable(output, overwrite)
@@ -211,7 +202,7 @@ def reconstruct(
     summary (summary.json). resume continues from the run folder's checkpoint."""
     from sdfrecon.cloud.normalize import Normalization
     from sdfrecon.io import save_mesh
-    from sdfrecon.io.atomic import stale_temporaries
+    from sdfrecon.io.atomic import stale_temporaries, write_json
     from sdfrecon.io.mesh import check_mesh_precision
     from sdfrecon.sdf.fit import fit_sdf
     from sdfrecon.sdf.train import resolve_device
@@ -237,7 +228,7 @@ def reconstruct(
     log.info("%s: %d points, normals: %s; training on %s", input_path, len(points),
              cloud_info["normals"], device)
     run_dir.mkdir(parents=True, exist_ok=True)
-    _write_json(run_dir / "config.json", to_dict(config))
+    write_json(run_dir / "config.json", to_dict(config), overwrite=True)
     if previous is not None:
         log.info("resuming from %s at step %d", ckpt_path, previous.step)
     model, state = fit_sdf(points, cloud.normals, normalization, config, device, ckpt_path,
@@ -254,7 +245,7 @@ def reconstruct(
         "total_seconds": t_done - t_start, "final_losses": state.history[-1] if state.history else {},
         "normalization": normalization.to_dict(),
     })
-    _write_json(run_dir / "summary.json", mesh.info)
+    write_json(run_dir / "summary.json", mesh.info, overwrite=True)
     return mesh
 
 
@@ -268,16 +259,16 @@ def extract_model(
     model was trained on, where that file still exists (else all components are kept).
     """
     from sdfrecon.cloud.normalize import Normalization
-    from sdfrecon.io import MESH_SUFFIXES, load_point_cloud, save_mesh
+    from sdfrecon.io import load_point_cloud, save_mesh
     from sdfrecon.io.atomic import check_writable
+    from sdfrecon.io.formats import check_mesh_suffix
     from sdfrecon.io.mesh import check_mesh_precision
     from sdfrecon.sdf.checkpoint import load_checkpoint
     from sdfrecon.sdf.fit import SdfModel
     from sdfrecon.sdf.siren import SdfSiren
     from sdfrecon.sdf.train import resolve_device
 
-    if output.suffix.lower() not in MESH_SUFFIXES:
-        raise InputError(output, f"unknown mesh format '{output.suffix}' (supported: {', '.join(MESH_SUFFIXES)})")
+    check_mesh_suffix(output)
     check_writable(output, overwrite)
     ckpt = load_checkpoint(model_path, "sdf")
     try:

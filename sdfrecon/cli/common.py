@@ -1,8 +1,8 @@
 """What every ``sdfrecon`` subcommand shares: the --debug/--quiet options and the -o alias.
 
-A module of its own so that the subcommand modules (cli_eval, cli_bench, cli_image) and the
-entry point (cli) all import it and none of them imports another: the command line stays a
-tree, with cli at the top.
+A module of its own so that the command modules (reconstruct, evaluate, bench, image) and the
+entry point (:mod:`sdfrecon.cli`) all import it and none of them imports another: the command
+line stays a tree, with the entry point at the top.
 """
 
 from __future__ import annotations

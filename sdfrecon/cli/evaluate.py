@@ -69,16 +69,13 @@ class Evaluate(Common):
     """Replace an existing --json file."""
 
     def run(self) -> None:
-        import json as json_module
-
         from sdfrecon.evaluation.scoring import (
             CONVENTIONS,
             evaluate_mesh,
             format_table,
             load_reference,
         )
-        from sdfrecon.io import atomic_write
-        from sdfrecon.io.atomic import check_writable
+        from sdfrecon.io.atomic import check_writable, write_json
 
         _check_options(self.seed, samples=self.samples)
         if not self.tau_fractions or not all(math.isfinite(f) and f > 0 for f in self.tau_fractions):
@@ -96,8 +93,7 @@ class Evaluate(Common):
         if self.json is not None:
             document = {"mesh": str(self.input), "reference": str(self.reference),
                         "metrics": metrics, "conventions": CONVENTIONS}
-            with atomic_write(self.json, self.overwrite) as tmp:
-                tmp.write_text(json_module.dumps(document, indent=2) + "\n", encoding="utf-8")
+            write_json(self.json, document, self.overwrite)
             print(f"wrote {self.json}")
 
 

@@ -116,14 +116,14 @@ def poisson_file(
     total_seconds.
     """
     from sdfrecon.config import ReconstructConfig
-    from sdfrecon.io import MESH_SUFFIXES, save_mesh
+    from sdfrecon.io import save_mesh
     from sdfrecon.io.atomic import check_writable
+    from sdfrecon.io.formats import check_mesh_suffix
     from sdfrecon.pipeline import load_cloud
 
     t_start = time.perf_counter()
     input, output = Path(input), Path(output)
-    if output.suffix.lower() not in MESH_SUFFIXES:
-        raise InputError(output, f"unknown mesh format '{output.suffix}' (supported: {', '.join(MESH_SUFFIXES)})")
+    check_mesh_suffix(output)
     check_writable(output, overwrite)
     if trim is not None and not 0.0 <= trim < 1.0:
         raise InputError("--trim", f"must be a quantile in [0, 1), got {trim}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 import secrets
 import shutil
@@ -119,6 +120,13 @@ def atomic_write(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
             raise InputError(path, f"could not be written: {reason(error)}") from error
         raise
     _fsync_folder(path.parent)
+
+
+def write_json(path: str | Path, data: dict, overwrite: bool = False, allow_nan: bool = True) -> None:
+    """``data`` as indented JSON (and a final newline), atomically. ``allow_nan=False`` refuses
+    NaN and infinities (not JSON) with a ValueError instead of writing them."""
+    with atomic_write(path, overwrite=overwrite) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, allow_nan=allow_nan) + "\n", encoding="utf-8")
 
 
 def stale_temporaries(path: str | Path) -> list[Path]:

@@ -36,3 +36,10 @@ def check_input_file(path: Path, suffixes: tuple[str, ...], kind: str) -> None:
     if path.suffix.lower() not in suffixes:
         raise InputError(path, f"unknown {kind} format '{path.suffix}' "
                                f"(supported: {', '.join(suffixes)})")
+
+
+def check_mesh_suffix(path: Path) -> None:
+    """InputError unless ``path`` names a mesh format we write (by its suffix)."""
+    if path.suffix.lower() not in MESH_SUFFIXES:
+        raise InputError(path, f"unknown mesh format '{path.suffix}' "
+                               f"(supported: {', '.join(MESH_SUFFIXES)})")

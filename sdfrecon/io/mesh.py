@@ -11,7 +11,7 @@ import numpy as np
 from sdfrecon.errors import InputError
 from sdfrecon.io import ply
 from sdfrecon.io.atomic import atomic_write, check_writable
-from sdfrecon.io.formats import MESH_SUFFIXES, check_input_file
+from sdfrecon.io.formats import MESH_SUFFIXES, check_input_file, check_mesh_suffix
 
 if TYPE_CHECKING:
     import trimesh
@@ -64,9 +64,7 @@ def save_mesh(path: str | Path, vertices: np.ndarray, faces: np.ndarray,
 
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix not in MESH_SUFFIXES:
-        raise InputError(path, f"unknown mesh format '{path.suffix}' "
-                               f"(supported: {', '.join(MESH_SUFFIXES)})")
+    check_mesh_suffix(path)
     check_writable(path, overwrite)
     vertices, faces = _checked_arrays(vertices, faces, vertex_normals)
     if len(faces) == 0:
