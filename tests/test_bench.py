@@ -17,14 +17,15 @@ import tyro
 
 from sdfrecon.bench import (
     BenchOptions,
-    _lock,
     load_shapes,
     markdown_report,
     parse_methods,
     run_bench,
     siren_config,
 )
-from sdfrecon.cli.bench import Bench, parse_assignments
+from sdfrecon.bench.driver import _lock
+from sdfrecon.bench.specs import parse_assignments
+from sdfrecon.cli.bench import Bench
 from sdfrecon.errors import InputError, TrainingError
 
 # A SIREN that trains in a few seconds and still finds the surface of these shapes.
@@ -296,7 +297,9 @@ def _die_or_echo(payload: dict) -> dict:
 def test_a_dying_worker_fails_only_its_job():
     """A worker killed mid-job (out of memory, say) breaks the pool; the jobs in flight then
     run again one by one, and only the one that kills its worker is recorded as failed."""
-    from sdfrecon.bench import Shape, _Job, _run_local
+    from sdfrecon.bench import Shape
+    from sdfrecon.bench.executors import _run_local
+    from sdfrecon.bench.jobs import _Job
 
     jobs = [_Job(Shape(name, None, None, 1, 0.0, 0.0, 0, {}, {}), "poisson", {}) for name in "abcd"]
     results: dict[str, list[dict]] = {}
@@ -306,3 +309,30 @@ def test_a_dying_worker_fails_only_its_job():
     assert sorted(results) == ["a", "b", "c", "d"] and all(len(v) == 1 for v in results.values())
     assert results["b"][0]["status"] == "failed" and "worker process died" in results["b"][0]["error"]
     assert all(results[name][0]["status"] == "ok" for name in "acd")
+
+
+def test_outliers_option_reaches_the_jobs(tmp_path):
+    """`bench` takes its options from BenchOptions itself: --outliers (once lost by a copy of
+    the fields) is listed in --help and ends in the sampled clouds and the job records."""
+    import subprocess
+
+    from sdfrecon.cli import main
+    from sdfrecon.io import load_mesh, load_point_cloud
+
+    help_text = subprocess.run([sys.executable, "-m", "sdfrecon.cli", "bench", "--help"],
+                               capture_output=True, text=True, timeout=120).stdout
+    assert "--outliers FLOAT" in help_text
+    shapes = tmp_path / "shapes"
+    shapes.mkdir()
+    write_shapes(tmp_path / "all")
+    (tmp_path / "all" / "sphere.ply").rename(shapes / "sphere.ply")
+    out = tmp_path / "out"
+    assert main(["bench", "--shapes", str(shapes), "--methods", "poisson", "-o", str(out), "--quiet",
+                 "--points", "2000", "--outliers", "0.25", "--samples", "2000", "--no-exact",
+                 "--depth", "5"]) == 0
+    record = read_jsonl(out / "results.jsonl")[("sphere", "poisson")]
+    assert record["status"] == "ok" and record["settings"]["outliers"] == 0.25
+    sphere = load_mesh(shapes / "sphere.ply")
+    radius = np.linalg.norm(load_point_cloud(out / "clouds" / "sphere.ply").points - sphere.centroid, axis=1)
+    off_surface = np.mean(np.abs(radius - 1.0) > 0.05)  # the unit sphere; outliers fill its box
+    assert 0.1 < off_surface <= 0.25

@@ -38,9 +38,9 @@ job: its settings, and :func:`run_job` in the worker) -> :mod:`~sdfrecon.bench.e
 
 from __future__ import annotations
 
-from sdfrecon.bench.driver import BenchSummary, _lock, run_bench
-from sdfrecon.bench.executors import RAY_MISSING, Executor, _run_local, _run_ray
-from sdfrecon.bench.jobs import _Job, run_job
+from sdfrecon.bench.driver import BenchSummary, run_bench
+from sdfrecon.bench.executors import RAY_MISSING, Executor
+from sdfrecon.bench.jobs import run_job
 from sdfrecon.bench.report import markdown_report
 from sdfrecon.bench.specs import (
     METHODS,
@@ -58,10 +58,6 @@ __all__ = [
     "BenchSummary",
     "Executor",
     "Shape",
-    "_Job",
-    "_lock",
-    "_run_local",
-    "_run_ray",
     "load_shapes",
     "markdown_report",
     "parse_methods",

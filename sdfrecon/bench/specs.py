@@ -7,12 +7,15 @@ Everything here runs in the driver before any work starts, so that a bad spec fa
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+import tyro
 
 from sdfrecon.errors import InputError
 
@@ -22,28 +25,70 @@ _SHAPE_KEYS = {"name", "cloud", "reference", "points", "noise", "outliers", "see
 _POISSON_KEYS = {"depth", "trim"}
 
 
+def parse_assignments(items: tuple[str, ...] | list[str]) -> dict:
+    """['steps=100', 'sphere_prior=None', 'device=cpu'] -> {'steps': 100, 'sphere_prior': None,
+    'device': 'cpu'}: values are JSON (numbers, true/false, null; None too), else strings."""
+    out = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name.strip():
+            raise InputError("--siren", f"expected NAME=VALUE, got {item!r}")
+        text = text.strip()
+        if text in ("None", "none"):
+            value = None
+        elif text in ("True", "False"):
+            value = text == "True"
+        else:
+            try:
+                value = json.loads(text)
+            except ValueError:
+                value = text
+        out[name.strip().replace("-", "_")] = value
+    return out
+
+
+# --siren NAME=VALUE ... on the command line, a dict in Python.
+_Assignments = Annotated[dict[str, Any], tyro.constructors.PrimitiveConstructorSpec(
+    nargs="*", metavar="NAME=VALUE", instance_from_str=parse_assignments,
+    is_instance=lambda value: isinstance(value, dict),
+    str_from_instance=lambda value: [f"{k}={json.dumps(v)}" for k, v in value.items()])]
+
+
 @dataclass(frozen=True)
 class BenchOptions:
-    """Settings shared by every job; a TOML spec may override them per shape."""
+    """Settings shared by every job; a TOML spec may override them per shape. These fields
+    are also the ``sdfrecon bench`` options (tyro reads their docstrings for --help)."""
 
     points: int = 30_000
-    """Points sampled on each reference mesh (shapes without a cloud file)."""
+    """Points sampled on each reference mesh."""
     noise: float = 0.0
-    """Gaussian noise of the sampled clouds, sigma as a fraction of the bbox diagonal."""
+    """Gaussian noise of the sampled clouds: sigma as a fraction of the bbox diagonal."""
     outliers: float = 0.0
     """Fraction of the sampled points replaced by uniform outliers."""
     seed: int = 0
     """Seed of the cloud sampling and of the evaluation's surface samples."""
     samples: int = 100_000
-    """Evaluation: area-weighted samples on each mesh."""
+    """Evaluation: area-weighted samples drawn on each mesh."""
     exact: bool = True
-    """Evaluation: also the exact point-to-triangle metrics (mesh references)."""
-    siren: dict[str, Any] = field(default_factory=dict)
-    """Overrides of ReconstructConfig fields by name (e.g. {'steps': 200, 'resolution': 64})."""
-    poisson_depth: int = 9
-    """Octree depth of screened Poisson."""
-    poisson_trim: float | None = None
-    """Density quantile below which Poisson vertices are trimmed (None: no trimming)."""
+    """Evaluation: also the exact point-to-triangle metrics."""
+    siren_steps: int | None = None
+    """SIREN training steps (default: reconstruct's default)."""
+    resolution: int | None = None
+    """SIREN marching-cubes resolution (default: reconstruct's default)."""
+    siren: _Assignments = field(default_factory=dict)
+    """More options of the SIREN jobs, as NAME=VALUE (reconstruct's option names, e.g.
+    hidden_features=64 time_budget=300 sphere_prior=None); a TOML spec's per-shape options win."""
+    poisson_depth: Annotated[int, tyro.conf.arg(name="depth")] = 9
+    """Poisson octree depth."""
+    poisson_trim: Annotated[float | None, tyro.conf.arg(name="trim")] = None
+    """Poisson density-trimming quantile (default: no trimming)."""
+
+    def __post_init__(self) -> None:
+        """--siren-steps and --resolution are short for --siren steps=... resolution=...;
+        after this, ``siren`` holds every SIREN override."""
+        shortcuts = {"steps": self.siren_steps, "resolution": self.resolution}
+        merged = {**self.siren, **{k: v for k, v in shortcuts.items() if v is not None}}
+        object.__setattr__(self, "siren", merged)
 
     def check(self) -> None:
         """InputError, naming the command-line option, for a value no job could use (before

@@ -8,38 +8,15 @@ which the CLI prints as one line with exit code 2.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
 
 import tyro
 
+from sdfrecon.bench.specs import BenchOptions
 from sdfrecon.cli.common import Common, Output
-from sdfrecon.errors import InputError, TrainingError
-
-
-def parse_assignments(items: tuple[str, ...] | list[str]) -> dict:
-    """['steps=100', 'sphere_prior=None', 'device=cpu'] -> {'steps': 100, 'sphere_prior': None,
-    'device': 'cpu'}: values are JSON (numbers, true/false, null; None too), else strings."""
-    import json
-
-    out = {}
-    for item in items:
-        name, sep, text = item.partition("=")
-        if not sep or not name.strip():
-            raise InputError("--siren", f"expected NAME=VALUE, got {item!r}")
-        text = text.strip()
-        if text in ("None", "none"):
-            value = None
-        elif text in ("True", "False"):
-            value = text == "True"
-        else:
-            try:
-                value = json.loads(text)
-            except ValueError:
-                value = text
-        out[name.strip().replace("-", "_")] = value
-    return out
+from sdfrecon.errors import TrainingError
 
 
 @dataclass
@@ -100,41 +77,14 @@ class Bench(Common):
     """Ray cluster to join (host:port of the head, or auto); default: start a local Ray."""
     ray_cpus: int = 1
     """CPUs each Ray task asks for (and its torch threads)."""
-    points: int = 30_000
-    """Points sampled on each reference mesh."""
-    noise: float = 0.0
-    """Gaussian noise of the sampled clouds: sigma as a fraction of the bbox diagonal."""
-    seed: int = 0
-    """Seed of the cloud sampling and of the evaluation's surface samples."""
-    samples: int = 100_000
-    """Evaluation: area-weighted samples drawn on each mesh."""
-    exact: bool = True
-    """Evaluation: also the exact point-to-triangle metrics."""
-    siren_steps: int | None = None
-    """SIREN training steps (default: reconstruct's default)."""
-    resolution: int | None = None
-    """SIREN marching-cubes resolution (default: reconstruct's default)."""
-    siren: tuple[str, ...] = ()
-    """More options of the SIREN jobs, as NAME=VALUE (reconstruct's option names, e.g.
-    hidden_features=64 time_budget=300 sphere_prior=None); a TOML spec's per-shape options win."""
-    depth: int = 9
-    """Poisson octree depth."""
-    trim: float | None = None
-    """Poisson density-trimming quantile (default: no trimming)."""
+    shared: Annotated[BenchOptions, tyro.conf.OmitArgPrefixes] = field(default_factory=BenchOptions)
+    """Cloud sampling, evaluation and method settings shared by every job."""
 
     def run(self) -> None:
-        from sdfrecon.bench import BenchOptions, run_bench
+        from sdfrecon.bench import run_bench
 
-        siren = parse_assignments(self.siren)
-        if self.siren_steps is not None:
-            siren["steps"] = self.siren_steps
-        if self.resolution is not None:
-            siren["resolution"] = self.resolution
-        options = BenchOptions(points=self.points, noise=self.noise, seed=self.seed,
-                               samples=self.samples, exact=self.exact, siren=siren,
-                               poisson_depth=self.depth, poisson_trim=self.trim)
         summary = run_bench(self.shapes, self.methods, self.out, self.jobs, self.executor,
-                            self.address, options, self.ray_cpus, progress=not self.quiet)
+                            self.address, self.shared, self.ray_cpus, progress=not self.quiet)
         failed = summary.failed
         print(f"{len(summary.ran)} job(s) run ({len(failed)} failed), {len(summary.skipped)} already "
               f"finished; results in {self.out / 'results.md'}")
