@@ -7,7 +7,7 @@ No torch import here, so ``sdfrecon --help`` stays fast.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from typing import Any, Literal
 
 
@@ -183,3 +183,64 @@ def from_dict(cls: type, data: dict[str, Any]) -> Any:
         nested = isinstance(factory, type) and is_dataclass(factory)
         kwargs[name] = from_dict(factory, value) if nested else value
     return cls(**kwargs)
+
+
+def with_options(config: Any, options: dict[str, Any], what: str = "options") -> Any:
+    """``config`` (a dataclass of sub-config dataclasses, e.g. :class:`ReconstructConfig`)
+    with fields replaced by their bare names: ``{"steps": 200, "resolution": 64}`` (dashes or
+    underscores; field names are unique across the sub-configs, as on the command line).
+
+    Values are checked against the annotations; an unknown name raises ValueError and a
+    value of the wrong type TypeError, both starting with ``what``.
+    """
+    import typing
+
+    sections = {f.name: getattr(config, f.name) for f in fields(config) if is_dataclass(getattr(config, f.name))}
+    where = {}
+    for section, sub in sections.items():
+        hints = typing.get_type_hints(type(sub))
+        for f in fields(sub):
+            where[f.name] = (section, hints[f.name])
+    changes: dict[str, dict[str, Any]] = {}
+    for raw_key, value in options.items():
+        key = raw_key.replace("-", "_")
+        if key not in where:
+            raise ValueError(f"{what}: unknown option {raw_key!r}")
+        section, hint = where[key]
+        changes.setdefault(section, {})[key] = _coerce(value, hint, raw_key, what)
+    for section, values in changes.items():
+        config = replace(config, **{section: replace(getattr(config, section), **values)})
+    return config
+
+
+def _coerce(value: Any, hint: Any, name: str, what: str) -> Any:
+    """value checked against a simple annotation (bool, int, float, str, Literal, X | None)."""
+    import types
+    import typing
+
+    origin = typing.get_origin(hint)
+    if origin is typing.Literal:
+        if value in typing.get_args(hint):
+            return value
+    elif origin in (typing.Union, types.UnionType):
+        for option in typing.get_args(hint):
+            try:
+                return _coerce(value, option, name, what)
+            except (TypeError, ValueError):
+                continue
+    elif hint is type(None):
+        if value is None:
+            return None
+    elif hint is bool:
+        if isinstance(value, bool):
+            return value
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif hint is str:
+        if isinstance(value, str):
+            return value
+    raise TypeError(f"{what}: option {name!r} must be {hint}, got {value!r}")

@@ -41,20 +41,27 @@ def run_dir_for(mesh_path: Path) -> Path:
 
 
 def load_cloud(path: Path, config: ReconstructConfig):
-    """Read, clean and equip the cloud with normals as config asks.
+    """Read, clean and equip the cloud with normals as config asks (see :func:`prepare_cloud`)."""
+    from sdfrecon.io import load_point_cloud
+
+    return prepare_cloud(load_point_cloud(path), config, path)
+
+
+def prepare_cloud(cloud, config: ReconstructConfig, name: str | Path):
+    """Clean a checked :class:`~sdfrecon.io.PointCloud` and equip it with normals as config asks.
 
     Returns (PointCloud, info): normals are unit (N, 3) float32 (zeros for normal-free
-    training); info says what cleaning removed and whether normals were estimated.
+    training); info says what cleaning removed and whether normals were estimated. ``name``
+    (the file, or what the points are) appears in messages.
     """
     from sdfrecon.cloud.clean import clean_cloud
     from sdfrecon.cloud.orientation import orient_normals
-    from sdfrecon.io import PointCloud, load_point_cloud
+    from sdfrecon.io import PointCloud
 
-    cloud = load_point_cloud(path)
     file_normals = cloud.normals
     if file_normals is not None and config.normals.normals_mode == "auto":
         # before cleaning, which averages normals: warns when it flips (or drops) any
-        file_normals = orient_normals(path, cloud.points, file_normals)
+        file_normals = orient_normals(name, cloud.points, file_normals)
     points, normals, info = clean_cloud(cloud.points, file_normals, config.clean)
     mode = config.normals.normals_mode
     info["normals"] = "file"
@@ -66,7 +73,7 @@ def load_cloud(path: Path, config: ReconstructConfig):
 
         why = ("has no normals" if cloud.normals is None else "normals ignored (--normals-mode estimate)"
                if mode == "estimate" else "has no usable normals")
-        log.info("%s %s: estimating and orienting them (k=%d)", path, why, config.normals.normal_neighbours)
+        log.info("%s %s: estimating and orienting them (k=%d)", name, why, config.normals.normal_neighbours)
         normals, info["normals"] = estimate_normals(points, config.normals), "estimated"
     return PointCloud(points, normals), info
 
@@ -258,33 +265,19 @@ def extract_model(
     cloud: the input points, for --keep-components near-input; by default the cloud the
     model was trained on, where that file still exists (else all components are kept).
     """
-    from sdfrecon.cloud.normalize import Normalization
     from sdfrecon.io import load_point_cloud, save_mesh
     from sdfrecon.io.atomic import check_writable
     from sdfrecon.io.formats import check_mesh_suffix
     from sdfrecon.io.mesh import check_mesh_precision
-    from sdfrecon.sdf.checkpoint import load_checkpoint
-    from sdfrecon.sdf.fit import SdfModel
-    from sdfrecon.sdf.siren import SdfSiren
     from sdfrecon.sdf.train import resolve_device
 
     check_mesh_suffix(output)
     check_writable(output, overwrite)
-    ckpt = load_checkpoint(model_path, "sdf")
-    try:
-        recon = from_dict(ReconstructConfig, ckpt.config)
-        normalization = Normalization.from_dict(ckpt.extra["normalization"])
-        if not (np.isfinite(normalization.center).all() and 0 < normalization.scale < np.inf):
-            raise ValueError(f"unusable normalization {normalization}")
-        network = SdfSiren(recon.siren)
-        network.load_state_dict(ckpt.model)
-    except (KeyError, ValueError, TypeError, RuntimeError, AttributeError) as err:
-        problem = (str(err).splitlines() or [""])[0][:200]
-        raise InputError(model_path, f"is a damaged checkpoint ({type(err).__name__}: {problem})") from None
+    model = load_model(model_path)
+    normalization = model.normalization
     reach = 1.0 / normalization.scale  # the grid's box [-1, 1]^3 in input units
     check_mesh_precision(output, np.subtract(normalization.center, reach),
                          np.add(normalization.center, reach))
-    model = SdfModel(network, normalization, recon, ckpt.extra.get("source"))
     if cloud is None and model.source and Path(model.source).is_file():
         cloud = Path(model.source)
     support = None
@@ -296,3 +289,25 @@ def extract_model(
     mesh = mesh_from_model(model, config, resolve_device(device_name), support)
     save_mesh(output, mesh.vertices, mesh.faces, mesh.normals, overwrite=overwrite)
     return mesh
+
+
+def load_model(model_path: Path):
+    """The :class:`~sdfrecon.sdf.fit.SdfModel` of a checkpoint written by ``reconstruct``
+    (on the CPU); InputError for anything that is not one."""
+    from sdfrecon.cloud.normalize import Normalization
+    from sdfrecon.sdf.checkpoint import load_checkpoint
+    from sdfrecon.sdf.fit import SdfModel
+    from sdfrecon.sdf.siren import SdfSiren
+
+    ckpt = load_checkpoint(model_path, "sdf")
+    try:
+        recon = from_dict(ReconstructConfig, ckpt.config)
+        normalization = Normalization.from_dict(ckpt.extra["normalization"])
+        if not (np.isfinite(normalization.center).all() and 0 < normalization.scale < np.inf):
+            raise ValueError(f"unusable normalization {normalization}")
+        network = SdfSiren(recon.siren)
+        network.load_state_dict(ckpt.model)
+    except (KeyError, ValueError, TypeError, RuntimeError, AttributeError) as err:
+        problem = (str(err).splitlines() or [""])[0][:200]
+        raise InputError(model_path, f"is a damaged checkpoint ({type(err).__name__}: {problem})") from None
+    return SdfModel(network, normalization, recon, ckpt.extra.get("source"))

@@ -11,7 +11,7 @@ import json
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields, is_dataclass, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -264,62 +264,9 @@ def _table(value: Any, name: str) -> dict:
 
 def siren_config(overrides: dict[str, Any]):
     """``ReconstructConfig()`` with fields replaced by name (``steps``, ``resolution``,
-    ``hidden_features``, ...; dashes or underscores), and ``progress=False``.
-
-    The names are those of the command line (field names are unique across the sub-configs).
-    Values are type-checked against the annotations; ValueError/TypeError otherwise.
+    ``hidden_features``, ...; dashes or underscores; see :func:`sdfrecon.config.with_options`),
+    and ``progress=False``. ValueError/TypeError for an unknown name or a value of a wrong type.
     """
-    import typing
+    from sdfrecon.config import ReconstructConfig, with_options
 
-    from sdfrecon.config import ReconstructConfig
-
-    config = ReconstructConfig()
-    sections = {f.name: getattr(config, f.name) for f in fields(config) if is_dataclass(getattr(config, f.name))}
-    where = {}
-    for section, sub in sections.items():
-        hints = typing.get_type_hints(type(sub))
-        for f in fields(sub):
-            where[f.name] = (section, hints[f.name])
-    changes: dict[str, dict[str, Any]] = {}
-    for raw_key, value in {**overrides, "progress": False}.items():
-        key = raw_key.replace("-", "_")
-        if key not in where:
-            raise ValueError(f"siren: unknown option {raw_key!r}")
-        section, hint = where[key]
-        changes.setdefault(section, {})[key] = _coerce(value, hint, raw_key)
-    for section, values in changes.items():
-        config = replace(config, **{section: replace(getattr(config, section), **values)})
-    return config
-
-
-def _coerce(value: Any, hint: Any, name: str) -> Any:
-    """value checked against a simple annotation (bool, int, float, str, Literal, X | None)."""
-    import types
-    import typing
-
-    origin = typing.get_origin(hint)
-    if origin is typing.Literal:
-        if value in typing.get_args(hint):
-            return value
-    elif origin in (typing.Union, types.UnionType):
-        for option in typing.get_args(hint):
-            try:
-                return _coerce(value, option, name)
-            except (TypeError, ValueError):
-                continue
-    elif hint is type(None):
-        if value is None:
-            return None
-    elif hint is bool:
-        if isinstance(value, bool):
-            return value
-    elif hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    elif hint is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-    elif hint is str:
-        if isinstance(value, str):
-            return value
-    raise TypeError(f"siren: option {name!r} must be {hint}, got {value!r}")
+    return with_options(ReconstructConfig(), {**overrides, "progress": False}, "siren")
