@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sdfrecon.evaluation.metrics import bbox_diagonal, sample_surface
+from sdfrecon.evaluation.metrics import bbox_diagonal, sample_surface, used_vertices
 from sdfrecon.io import PointCloud
 
 if TYPE_CHECKING:
@@ -28,8 +28,7 @@ OUTLIER_BOX_SCALE = 1.1
 def outlier_box(mesh: trimesh.Trimesh) -> tuple[np.ndarray, np.ndarray]:
     """(low, high) corners of the box outliers are drawn in: the bounding box of the vertices
     that faces use, scaled by :data:`OUTLIER_BOX_SCALE` about its centre."""
-    vertices = np.asarray(mesh.vertices, dtype=np.float64)
-    used = vertices[np.unique(np.asarray(mesh.faces, dtype=np.int64))]
+    used = used_vertices(mesh)
     low, high = used.min(axis=0), used.max(axis=0)
     centre, half = (low + high) / 2.0, (high - low) / 2.0 * OUTLIER_BOX_SCALE
     return centre - half, centre + half

@@ -35,34 +35,24 @@ def _triangles(mesh: trimesh.Trimesh) -> np.ndarray:
 
 
 def sample_surface(mesh: trimesh.Trimesh, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Draw ``n`` points uniformly by area on the surface of ``mesh``.
-
-    Faces are chosen with probability proportional to their area, then a point is
-    drawn uniformly inside the face with the square-root barycentric trick. All random
-    numbers come from ``np.random.default_rng(seed)``, so the result depends only on
-    the mesh and the seed (not on trimesh's or numpy's global RNG).
+    """Draw ``n`` points uniformly by area on the surface of ``mesh``, with trimesh's sampler
+    seeded by ``seed`` (so the result depends only on the mesh and the seed, not on any
+    global random state).
 
     Returns ``(points, normals)``: (n, 3) float64 positions in mesh units, and (n, 3)
     float64 unit face normals of the face each point lies on (oriented by the winding).
     """
+    import trimesh
+
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
-    tri = _triangles(mesh)
-    cross = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    double_area = np.linalg.norm(cross, axis=1)
-    total = double_area.sum()
+    surface = trimesh.Trimesh(np.asarray(mesh.vertices, dtype=np.float64),
+                              np.asarray(mesh.faces, dtype=np.int64), process=False)
+    total = float(surface.area_faces.sum())
     if not np.isfinite(total) or total <= 0.0:
         raise ValueError("mesh has no surface area to sample")
-    rng = np.random.default_rng(seed)
-    cdf = np.cumsum(double_area) / total
-    face = np.searchsorted(cdf, rng.random(n) * cdf[-1], side="right")
-    face = np.minimum(face, len(cdf) - 1)  # guard against round-off at the top end
-    r1, r2 = rng.random((2, n))
-    s = np.sqrt(r1)
-    a, b, c = tri[face, 0], tri[face, 1], tri[face, 2]
-    points = (1.0 - s)[:, None] * a + (s * (1.0 - r2))[:, None] * b + (s * r2)[:, None] * c
-    normals = cross[face] / double_area[face][:, None]
-    return points, normals
+    points, face = trimesh.sample.sample_surface(surface, n, seed=seed)
+    return np.asarray(points, dtype=np.float64), np.asarray(surface.face_normals[face], dtype=np.float64)
 
 
 def nearest(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -86,11 +76,29 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return np.divide(v, norm, out=np.zeros_like(v), where=norm > 0)
 
 
-def _fscore(precision: float, recall: float) -> float:
-    """Harmonic mean of precision and recall; 0 when both are 0."""
-    if precision + recall == 0.0:
-        return 0.0
-    return 2.0 * precision * recall / (precision + recall)
+def _chamfer(d_rr: np.ndarray, d_fr: np.ndarray) -> tuple[float, float, float]:
+    """(Chamfer-L1, Chamfer-L2, Hausdorff) from nearest distances rec->ref and ref->rec."""
+    return (float((d_rr.mean() + d_fr.mean()) / 2.0),
+            float((np.mean(d_rr**2) + np.mean(d_fr**2)) / 2.0),
+            float(max(d_rr.max(), d_fr.max())))
+
+
+def _precision_recall_fscore(d_rr: np.ndarray, d_fr: np.ndarray, tau: float) -> tuple[float, float, float]:
+    """Fractions of rec and ref points within tau of the other set, and their harmonic mean
+    (0 when both are 0)."""
+    precision, recall = float(np.mean(d_rr < tau)), float(np.mean(d_fr < tau))
+    fscore = 0.0 if precision + recall == 0.0 else 2.0 * precision * recall / (precision + recall)
+    return precision, recall, fscore
+
+
+def _normal_consistency(rec_normals: np.ndarray, ref_normals: np.ndarray, i_rr: np.ndarray,
+                        i_fr: np.ndarray) -> float:
+    """Mean of the two directional means of |cos| between a point's normal and that of its
+    nearest neighbour in the other set (indices i_rr, i_fr); normals are normalised first."""
+    n_rec, n_ref = _unit(rec_normals), _unit(ref_normals)
+    cos_rr = np.abs(np.sum(n_rec * n_ref[i_rr], axis=1))
+    cos_fr = np.abs(np.sum(n_ref * n_rec[i_fr], axis=1))
+    return float((cos_rr.mean() + cos_fr.mean()) / 2.0)
 
 
 def chamfer_fscore(
@@ -117,37 +125,73 @@ def chamfer_fscore(
     """
     d_rr, i_rr = nearest(rec_pts, ref_pts)
     d_fr, i_fr = nearest(ref_pts, rec_pts)
-    out: dict[str, float] = {
-        "chamfer_l1": float((d_rr.mean() + d_fr.mean()) / 2.0),
-        "chamfer_l2": float((np.mean(d_rr**2) + np.mean(d_fr**2)) / 2.0),
-        "hausdorff": float(max(d_rr.max(), d_fr.max())),
-    }
+    out: dict[str, float] = dict(zip(("chamfer_l1", "chamfer_l2", "hausdorff"), _chamfer(d_rr, d_fr), strict=True))
     for tau in taus:
-        precision = float(np.mean(d_rr < tau))
-        recall = float(np.mean(d_fr < tau))
-        out[f"precision@{tau:g}"] = precision
-        out[f"recall@{tau:g}"] = recall
-        out[f"fscore@{tau:g}"] = _fscore(precision, recall)
+        for name, value in zip(("precision", "recall", "fscore"), _precision_recall_fscore(d_rr, d_fr, tau),
+                               strict=True):
+            out[f"{name}@{tau:g}"] = value
     if rec_normals is not None and ref_normals is not None:
-        n_rec, n_ref = _unit(rec_normals), _unit(ref_normals)
-        cos_rr = np.abs(np.sum(n_rec * n_ref[i_rr], axis=1))
-        cos_fr = np.abs(np.sum(n_ref * n_rec[i_fr], axis=1))
-        out["normal_consistency"] = float((cos_rr.mean() + cos_fr.mean()) / 2.0)
+        out["normal_consistency"] = _normal_consistency(rec_normals, ref_normals, i_rr, i_fr)
     return out
 
 
-def _percent_label(fraction: float) -> str:
-    """0.01 -> '1%', 0.005 -> '0.5%'."""
+def percent_label(fraction: float) -> str:
+    """0.01 -> '1%', 0.005 -> '0.5%': the key suffix of thresholds relative to a diagonal."""
     return f"{round(100.0 * fraction, 9):g}%"
+
+
+def relative_metrics(d_rr: np.ndarray, d_fr: np.ndarray, diag: float, tau_fractions: Sequence[float],
+                     prefix: str = "", with_tau: bool = True) -> dict[str, float]:
+    """Chamfer-L1/L2 and Hausdorff (each also ``*_rel``: / diag, / diag**2 for L2) and, for
+    each fraction f of diag (keyed by :func:`percent_label`), ``tau@`` (with ``with_tau``),
+    ``precision@``, ``recall@``, ``fscore@``; from nearest distances rec->ref (n,) and
+    ref->rec (m,). Every key starts with ``prefix``."""
+    out: dict[str, float] = {}
+    for key, value in zip(("chamfer_l1", "chamfer_l2", "hausdorff"), _chamfer(d_rr, d_fr), strict=True):
+        out[f"{prefix}{key}"] = value
+        out[f"{prefix}{key}_rel"] = value / (diag**2 if key == "chamfer_l2" else diag)
+    for fraction in tau_fractions:
+        tau, label = fraction * diag, percent_label(fraction)
+        if with_tau:
+            out[f"{prefix}tau@{label}"] = tau
+        for name, value in zip(("precision", "recall", "fscore"), _precision_recall_fscore(d_rr, d_fr, tau),
+                               strict=True):
+            out[f"{prefix}{name}@{label}"] = value
+    return out
+
+
+def compare_points(rec_pts: np.ndarray, rec_normals: np.ndarray | None, ref_pts: np.ndarray,
+                   ref_normals: np.ndarray | None, diag: float,
+                   tau_fractions: Sequence[float] = DEFAULT_TAUS) -> dict[str, float]:
+    """:func:`relative_metrics` of two point sets (n, 3) and (m, 3), and
+    ``normal_consistency`` when both have normals."""
+    d_rr, i_rr = nearest(rec_pts, ref_pts)
+    d_fr, i_fr = nearest(ref_pts, rec_pts)
+    out = relative_metrics(d_rr, d_fr, diag, tau_fractions)
+    if rec_normals is not None and ref_normals is not None:
+        out["normal_consistency"] = _normal_consistency(rec_normals, ref_normals, i_rr, i_fr)
+    return out
+
+
+def used_vertices(mesh: trimesh.Trimesh) -> np.ndarray:
+    """The vertices (K, 3) float64 that faces use, each once."""
+    vertices = np.asarray(mesh.vertices, dtype=np.float64)
+    return vertices[np.unique(np.asarray(mesh.faces, dtype=np.int64))]
 
 
 def bbox_diagonal(mesh: trimesh.Trimesh) -> float:
     """Length of the bounding-box diagonal of the vertices that faces use (mesh units)."""
-    vertices = np.asarray(mesh.vertices, dtype=np.float64)
-    used = vertices[np.unique(np.asarray(mesh.faces, dtype=np.int64))]
+    used = used_vertices(mesh)
     if len(used) == 0:
         raise ValueError("mesh has no faces")
     return float(np.linalg.norm(used.max(axis=0) - used.min(axis=0)))
+
+
+def sample_seeds(seed: int) -> tuple[int, int]:
+    """The two seeds (reconstruction, reference) of a comparison, from ``SeedSequence(seed)``,
+    so that a mesh compared with itself measures the sampling floor rather than 0."""
+    rec_seed, ref_seed = (int(s) for s in np.random.SeedSequence(seed).generate_state(2))
+    return rec_seed, ref_seed
 
 
 def compare_meshes(
@@ -157,13 +201,10 @@ def compare_meshes(
     seed: int = 0,
     tau_fractions: Sequence[float] = DEFAULT_TAUS,
 ) -> dict[str, float]:
-    """Sample ``n`` points on each mesh and compare them with :func:`chamfer_fscore`.
-
-    The two meshes get different seeds (both derived from ``seed`` by
-    ``np.random.SeedSequence``), so comparing a mesh with itself measures the sampling
-    floor rather than returning 0. Thresholds are fractions of ``diag``, the bounding-box
-    diagonal of the REFERENCE mesh (over vertices that faces use), so scores are
-    comparable across shapes of any scale.
+    """Sample ``n`` points on each mesh (seeds from :func:`sample_seeds`) and compare them
+    with :func:`compare_points`. Thresholds are fractions of ``diag``, the bounding-box
+    diagonal of the REFERENCE mesh (over vertices that faces use), so scores are comparable
+    across shapes of any scale.
 
     Keys: ``diag``; ``chamfer_l1``, ``chamfer_l2``, ``hausdorff``, ``normal_consistency``
     (absolute, as in :func:`chamfer_fscore`); ``chamfer_l1_rel`` and ``hausdorff_rel``
@@ -171,24 +212,11 @@ def compare_meshes(
     for each fraction, e.g. 0.01: ``tau@1%`` (absolute threshold), ``precision@1%``,
     ``recall@1%``, ``fscore@1%`` (0.005 gives ``...@0.5%``).
     """
-    rec_seed, ref_seed = (int(s) for s in np.random.SeedSequence(seed).generate_state(2))
+    rec_seed, ref_seed = sample_seeds(seed)
     rec_pts, rec_nrm = sample_surface(rec, n, rec_seed)
     ref_pts, ref_nrm = sample_surface(ref, n, ref_seed)
     diag = bbox_diagonal(ref)
-    taus = [f * diag for f in tau_fractions]
-    raw = chamfer_fscore(rec_pts, ref_pts, rec_nrm, ref_nrm, taus=taus)
-    out: dict[str, float] = {"diag": diag}
-    for key in ("chamfer_l1", "chamfer_l2", "hausdorff", "normal_consistency"):
-        out[key] = raw[key]
-    out["chamfer_l1_rel"] = raw["chamfer_l1"] / diag
-    out["chamfer_l2_rel"] = raw["chamfer_l2"] / diag**2
-    out["hausdorff_rel"] = raw["hausdorff"] / diag
-    for fraction, tau in zip(tau_fractions, taus, strict=True):
-        label = _percent_label(fraction)
-        out[f"tau@{label}"] = tau
-        for name in ("precision", "recall", "fscore"):
-            out[f"{name}@{label}"] = raw[f"{name}@{tau:g}"]
-    return out
+    return {"diag": diag, **compare_points(rec_pts, rec_nrm, ref_pts, ref_nrm, diag, tau_fractions)}
 
 
 def _merged_faces(mesh: trimesh.Trimesh) -> tuple[np.ndarray, int]:

@@ -25,10 +25,13 @@ from sdfrecon.errors import InputError
 from sdfrecon.evaluation.metrics import (
     DEFAULT_TAUS,
     bbox_diagonal,
-    chamfer_fscore,
+    compare_points,
     component_distances,
+    relative_metrics,
+    sample_seeds,
     sample_surface,
     topology,
+    used_vertices,
 )
 from sdfrecon.io import MESH_SUFFIXES, POINT_CLOUD_SUFFIXES, PointCloud, load_mesh, load_point_cloud
 
@@ -83,11 +86,6 @@ _ROW_CONVENTIONS = {
 }
 
 
-def _label(fraction: float) -> str:
-    """0.01 -> '1%', 0.005 -> '0.5%' (the key suffix used by sdfrecon.evaluation.metrics)."""
-    return f"{round(100.0 * fraction, 9):g}%"
-
-
 def require_surface(mesh: trimesh.Trimesh, path: str | Path | None, what: str) -> None:
     """InputError unless the mesh has faces with a positive, finite total area."""
     tri = np.asarray(mesh.vertices, dtype=np.float64)[np.asarray(mesh.faces, dtype=np.int64)]
@@ -139,11 +137,6 @@ def _centre(points: np.ndarray) -> np.ndarray:
     return (points.min(axis=0) + points.max(axis=0)) / 2.0
 
 
-def _used_vertices(mesh: trimesh.Trimesh) -> np.ndarray:
-    vertices = np.asarray(mesh.vertices, dtype=np.float64)
-    return vertices[np.unique(np.asarray(mesh.faces, dtype=np.int64))]
-
-
 class TriangleSurface:
     """The triangles of a mesh in an Open3D ``RaycastingScene``, for exact point-to-surface
     distances.
@@ -160,7 +153,7 @@ class TriangleSurface:
         faces = np.asarray(mesh.faces, dtype=np.int64)
         if len(faces) == 0:
             raise ValueError("mesh has no faces")
-        self.centre = _centre(vertices[np.unique(faces)]) if centre is None else np.asarray(centre, dtype=np.float64)
+        self.centre = _centre(used_vertices(mesh)) if centre is None else np.asarray(centre, dtype=np.float64)
         self._scene = o3d.t.geometry.RaycastingScene()
         self._scene.add_triangles(o3d.core.Tensor((vertices - self.centre).astype(np.float32)),
                                   o3d.core.Tensor(faces.astype(np.uint32)))
@@ -181,45 +174,6 @@ def surface_distance(points: np.ndarray, mesh: trimesh.Trimesh,
     """Exact unsigned distances (N,) from points (N, 3) to the triangles of ``mesh``; see
     :class:`TriangleSurface` (``centre`` defaults to the mesh's bounding-box centre)."""
     return TriangleSurface(mesh, centre).distance(points)
-
-
-def _distance_metrics(d_rr: np.ndarray, d_fr: np.ndarray, diag: float,
-                      tau_fractions: Sequence[float], prefix: str) -> Metrics:
-    """Chamfer/Hausdorff/F-score from given distance arrays rec->ref (n,) and ref->rec (m,)."""
-    out: Metrics = {}
-    l1 = float((d_rr.mean() + d_fr.mean()) / 2.0)
-    l2 = float((np.mean(d_rr**2) + np.mean(d_fr**2)) / 2.0)
-    hausdorff = float(max(d_rr.max(), d_fr.max()))
-    out.update({f"{prefix}chamfer_l1": l1, f"{prefix}chamfer_l1_rel": l1 / diag,
-                f"{prefix}chamfer_l2": l2, f"{prefix}chamfer_l2_rel": l2 / diag**2,
-                f"{prefix}hausdorff": hausdorff, f"{prefix}hausdorff_rel": hausdorff / diag})
-    for fraction in tau_fractions:
-        tau, label = fraction * diag, _label(fraction)
-        precision, recall = float(np.mean(d_rr < tau)), float(np.mean(d_fr < tau))
-        fscore = 0.0 if precision + recall == 0.0 else 2.0 * precision * recall / (precision + recall)
-        out.update({f"{prefix}precision@{label}": precision, f"{prefix}recall@{label}": recall,
-                    f"{prefix}fscore@{label}": fscore})
-    return out
-
-
-def _sample_metrics(rec_pts: np.ndarray, rec_nrm: np.ndarray, ref_pts: np.ndarray,
-                    ref_nrm: np.ndarray | None, diag: float, tau_fractions: Sequence[float]) -> Metrics:
-    """The sample-based family through :func:`sdfrecon.evaluation.metrics.chamfer_fscore`, relabelled
-    like :func:`sdfrecon.evaluation.metrics.compare_meshes` (same keys, same numbers for a mesh)."""
-    taus = [f * diag for f in tau_fractions]
-    raw = chamfer_fscore(rec_pts, ref_pts, rec_nrm, ref_nrm, taus=taus)
-    out: Metrics = {}
-    for key in ("chamfer_l1", "chamfer_l2", "hausdorff"):
-        out[key] = raw[key]
-        out[f"{key}_rel"] = raw[key] / (diag**2 if key == "chamfer_l2" else diag)
-    for fraction, tau in zip(tau_fractions, taus, strict=True):
-        label = _label(fraction)
-        out[f"tau@{label}"] = tau
-        for name in ("precision", "recall", "fscore"):
-            out[f"{name}@{label}"] = raw[f"{name}@{tau:g}"]
-    if "normal_consistency" in raw:
-        out["normal_consistency"] = raw["normal_consistency"]
-    return out
 
 
 def evaluate_mesh(rec: trimesh.Trimesh, reference: trimesh.Trimesh | PointCloud,
@@ -252,7 +206,7 @@ def evaluate_mesh(rec: trimesh.Trimesh, reference: trimesh.Trimesh | PointCloud,
         raise ValueError("tau_fractions is empty")
     require_surface(rec, None, "the reconstructed mesh")
     cloud = isinstance(reference, PointCloud)
-    rec_seed, ref_seed = (int(s) for s in np.random.SeedSequence(seed).generate_state(2))
+    rec_seed, ref_seed = sample_seeds(seed)
     rec_pts, rec_nrm = sample_surface(rec, samples, rec_seed)
     if cloud:
         ref_pts, ref_nrm = reference.points, reference.normals
@@ -262,13 +216,13 @@ def evaluate_mesh(rec: trimesh.Trimesh, reference: trimesh.Trimesh | PointCloud,
         require_surface(reference, None, "the reference mesh")
         ref_pts, ref_nrm = sample_surface(reference, samples, ref_seed)
         diag = bbox_diagonal(reference)
-        centre = _centre(_used_vertices(reference))
+        centre = _centre(used_vertices(reference))
     if not diag > 0.0:
         raise InputError(None, "the reference has a zero-size bounding box")
 
     out: Metrics = {"reference_kind": "cloud" if cloud else "mesh", "reference_points": len(ref_pts),
                     "samples": int(samples), "seed": int(seed), "diag": diag}
-    out.update(_sample_metrics(rec_pts, rec_nrm, ref_pts, ref_nrm, diag, tau_fractions))
+    out.update(compare_points(rec_pts, rec_nrm, ref_pts, ref_nrm, diag, tau_fractions))
     if cloud:
         d_scan = TriangleSurface(rec, centre).distance(ref_pts)
         for name, value in (("mean", float(d_scan.mean())), ("max", float(d_scan.max()))):
@@ -279,7 +233,7 @@ def evaluate_mesh(rec: trimesh.Trimesh, reference: trimesh.Trimesh | PointCloud,
     elif exact:
         d_rr = TriangleSurface(reference, centre).distance(rec_pts)
         d_fr = TriangleSurface(rec, centre).distance(ref_pts)
-        out.update(_distance_metrics(d_rr, d_fr, diag, tau_fractions, prefix="exact_"))
+        out.update(relative_metrics(d_rr, d_fr, diag, tau_fractions, prefix="exact_", with_tau=False))
     topo = topology(rec)
     for key in ("vertices", "faces", "components", "genus", "watertight"):
         out[key] = topo[key]
