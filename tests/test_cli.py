@@ -22,12 +22,9 @@ FAST = ["--hidden-features", "64", "--hidden-layers", "2", "--surface-points", "
 
 
 def _ellipsoid_truth(n: int = 50_000):
-    sys.path.insert(0, str(REPO / "scripts"))
-    try:
-        import make_samples
-    finally:
-        sys.path.pop(0)
-    return make_samples, make_samples.ellipsoid_cloud(n, seed=123)[0]
+    from sdfrecon.evaluation import shapes
+
+    return shapes, shapes.ellipsoid_cloud(n, seed=123)[0]
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +40,7 @@ def test_ellipsoid_comes_back_in_place(ellipsoid_run):
     from sdfrecon.evaluation.metrics import chamfer_fscore, sample_surface, topology
 
     mesh = trimesh.load(ellipsoid_run, process=False)
-    make_samples, truth = _ellipsoid_truth()
+    shapes, truth = _ellipsoid_truth()
     samples, _ = sample_surface(mesh, 50_000, seed=0)
     diag = np.linalg.norm(truth.max(0) - truth.min(0))
     m = chamfer_fscore(samples, truth, taus=(0.01 * diag,))
@@ -52,12 +49,12 @@ def test_ellipsoid_comes_back_in_place(ellipsoid_run):
     topo = topology(mesh)
     assert topo["components"] == 1 and topo["genus"] == 0 and topo["watertight"]
     # Place, size and orientation: the principal axes of the mesh are the ellipsoid's.
-    volume = 4 / 3 * np.pi * np.prod(make_samples.AXES)
+    volume = 4 / 3 * np.pi * np.prod(shapes.AXES)
     assert mesh.volume == pytest.approx(volume, rel=0.05)
-    np.testing.assert_allclose(mesh.center_mass, make_samples.CENTRE, atol=0.01)
-    rot = make_samples.rotation((0.3, -0.4, 0.8))
-    local = (samples - make_samples.CENTRE) @ rot
-    np.testing.assert_allclose(np.abs(local).max(0), make_samples.AXES, rtol=0.03)
+    np.testing.assert_allclose(mesh.center_mass, shapes.CENTRE, atol=0.01)
+    rot = shapes.rotation((0.3, -0.4, 0.8))
+    local = (samples - shapes.CENTRE) @ rot
+    np.testing.assert_allclose(np.abs(local).max(0), shapes.AXES, rtol=0.03)
 
 
 def test_run_folder_holds_checkpoint_config_and_log(ellipsoid_run):
@@ -102,9 +99,9 @@ def test_cloud_without_normals_gets_estimated_normals(tmp_path):
     assert main(["reconstruct", str(cloud), "-o", str(out), "--steps", "300", *FAST]) == 0
     summary = json.loads((tmp_path / "bare.run" / "summary.json").read_text())
     assert summary["normals"] == "estimated"
-    make_samples, _ = _ellipsoid_truth(10)
+    shapes, _ = _ellipsoid_truth(10)
     mesh = trimesh.load(out, process=False)
-    assert mesh.volume == pytest.approx(4 / 3 * np.pi * np.prod(make_samples.AXES), rel=0.1)
+    assert mesh.volume == pytest.approx(4 / 3 * np.pi * np.prod(shapes.AXES), rel=0.1)
 
 
 def test_existing_output_is_not_overwritten(ellipsoid_run, capsys):

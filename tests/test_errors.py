@@ -232,12 +232,9 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
 
 
 def _ellipsoid_cloud(n: int = 2000) -> tuple[np.ndarray, np.ndarray]:
-    sys.path.insert(0, str(REPO / "scripts"))
-    try:
-        import make_samples
-    finally:
-        sys.path.pop(0)
-    return make_samples.ellipsoid_cloud(n, seed=5)
+    from sdfrecon.evaluation import shapes
+
+    return shapes.ellipsoid_cloud(n, seed=5)
 
 
 def test_zero_length_normals_are_dropped_and_estimated(tmp_path: Path, capsys) -> None:

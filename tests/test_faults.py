@@ -94,17 +94,13 @@ def _chamfer_rel(a: Path, b: Path) -> float:
 
 
 def _ellipsoid_error(mesh_path: Path) -> float:
-    """Chamfer-L1 / diagonal from the mesh to the exact ellipsoid of scripts/make_samples.py."""
+    """Chamfer-L1 / diagonal from the mesh to the exact ellipsoid of sdfrecon/evaluation/shapes.py."""
     import trimesh
 
+    from sdfrecon.evaluation import shapes
     from sdfrecon.evaluation.metrics import chamfer_fscore, sample_surface
 
-    sys.path.insert(0, str(REPO / "scripts"))
-    try:
-        import make_samples
-    finally:
-        sys.path.pop(0)
-    truth = make_samples.ellipsoid_cloud(50_000, seed=123)[0]
+    truth = shapes.ellipsoid_cloud(50_000, seed=123)[0]
     samples, _ = sample_surface(trimesh.load(mesh_path, process=False), 50_000, seed=0)
     diag = np.linalg.norm(truth.max(0) - truth.min(0))
     return chamfer_fscore(samples, truth)["chamfer_l1"] / diag

@@ -66,19 +66,15 @@ def test_outlier_removal_and_voxel_downsampling():
 
 @pytest.mark.parametrize("mode", ["estimate", "free"])
 def test_each_normals_mode_reconstructs_the_ellipsoid(tmp_path, mode):
-    import sys
+    from sdfrecon.evaluation import shapes
 
-    sys.path.insert(0, str(REPO / "scripts"))
-    import make_samples
-
-    sys.path.pop(0)
     out = tmp_path / "e.obj"
     args = ["reconstruct", str(REPO / "data" / "sample_ellipsoid.xyz"), "-o", str(out), "--normals-mode", mode,
             "--steps", "300", "--hidden-features", "64", "--hidden-layers", "2", "--surface-points", "1024",
             "--off-surface-points", "1024", "--resolution", "80", "--no-progress"]
     assert main(args) == 0
     mesh = trimesh.load(out, process=False)
-    assert mesh.volume == pytest.approx(4 / 3 * np.pi * np.prod(make_samples.AXES), rel=0.12)
+    assert mesh.volume == pytest.approx(4 / 3 * np.pi * np.prod(shapes.AXES), rel=0.12)
     summary = json.loads((tmp_path / "e.run" / "summary.json").read_text())
     assert summary["normals"] == {"estimate": "estimated", "free": "none (normal-free training)"}[mode]
     if mode == "free":  # the divergence term decays to zero over half the steps
