@@ -52,7 +52,8 @@ def _psnr_at(history: list[dict], step: int) -> float | None:
 def run(args: argparse.Namespace) -> list[dict]:
     from sdfrecon.image import data, plots
     from sdfrecon.image.config import PRESETS
-    from sdfrecon.image.fit import fit_image, image_metrics, render
+    from sdfrecon.image.fit import fit_image, render
+    from sdfrecon.image.metrics import image_metrics
     from sdfrecon.io.atomic import atomic_write, check_writable
     from sdfrecon.sdf.train import resolve_device
 

@@ -22,13 +22,11 @@ from sdfrecon.image.fit import (
     ImageModel,
     blend_target,
     fit_image,
-    fit_offset,
-    image_metrics,
-    offset_field,
     predict,
     render,
     render_derivatives,
 )
+from sdfrecon.image.metrics import fit_offset, image_metrics, offset_field
 from sdfrecon.image.models import build_model
 from sdfrecon.sdf.checkpoint import load_checkpoint
 

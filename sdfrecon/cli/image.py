@@ -68,9 +68,9 @@ class FitImage(Common):
     def run(self) -> None:
         passive_openmp()
         config = apply_preset(self.preset, self.config)
-        from sdfrecon.image.pipeline import fit_image
+        from sdfrecon.image.pipeline import run_fit_image
 
-        s = fit_image(self.image, self.output, config, self.size, self.grayscale, self.overwrite)
+        s = run_fit_image(self.image, self.output, config, self.size, self.grayscale, self.overwrite)
         print(f"wrote {self.output}/fit.png ({s['size'][0]}x{s['size'][1]}, from {s['target']}): "
               f"PSNR {s['psnr']} dB, SSIM {s['ssim']} after {s['steps']} steps; fit.png after "
               f"{s['seconds_to_fit_png']:.1f} s, all outputs after {s['total_seconds']:.1f} s")
@@ -97,9 +97,9 @@ class RenderImage(Common):
 
     def run(self) -> None:
         passive_openmp()
-        from sdfrecon.image.pipeline import render_image
+        from sdfrecon.image.pipeline import run_render_image
 
-        w, h = render_image(self.model, self.output, self.size, self.range, self.device,
+        w, h = run_render_image(self.model, self.output, self.size, self.range, self.device,
                                     self.overwrite)
         print(f"wrote {self.output} ({w}x{h}, range {self.range})")
 
@@ -145,11 +145,11 @@ class Blend(Common):
     def run(self) -> None:
         passive_openmp()
         from sdfrecon.image.config import ImageFitConfig
-        from sdfrecon.image.pipeline import blend_images
+        from sdfrecon.image.pipeline import run_blend
 
         config = ImageConfig(model=self.model, train=self.train,
                              fit=ImageFitConfig(target="gradient", batch_size=self.fit.batch_size))
-        s = blend_images(self.a, self.b, self.output, self.weights, self.mask, self.size,
+        s = run_blend(self.a, self.b, self.output, self.weights, self.mask, self.size,
                           self.grayscale, config, self.overwrite)
         print(f"wrote {self.output}/blend.png ({s['size'][0]}x{s['size'][1]}) after {s['steps']} steps "
               f"in {s['total_seconds']:.1f} s")

@@ -1,6 +1,7 @@
-"""Fitting networks to images (the SIREN paper's image experiments): from the pixels, the
-gradient or the Laplacian; rendering at any size and range; Poisson blending.
-
-It reuses the SIREN (:mod:`sdfrecon.sdf.siren`), the derivative helpers (:mod:`sdfrecon.sdf.derivatives`)
-and the training loop (:mod:`sdfrecon.sdf.train`) of the reconstruction pipeline.
+"""Image stage, beside the reconstruction: takes an image (H, W, C) in [0, 1] (a file or one
+of scikit-image's) and gives a network fitted to its pixels, gradient or Laplacian, with
+renders at any size and range, PSNR/SSIM and Poisson blends (:mod:`~sdfrecon.image.pipeline`
+writes them). It reuses the SIREN (:mod:`sdfrecon.sdf.siren`), the derivatives
+(:mod:`sdfrecon.sdf.derivatives`) and the training loop (:mod:`sdfrecon.sdf.train`); it needs
+no point clouds and no marching cubes.
 """

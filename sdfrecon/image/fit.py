@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from sdfrecon.config import to_dict
 from sdfrecon.errors import InputError
 from sdfrecon.image import data
 from sdfrecon.image.config import ImageConfig, Target, image_config_from_dict, resolve_lr
+from sdfrecon.image.metrics import OFFSET_DEGREE, fit_offset, offset_field, psnr_of_mse
 from sdfrecon.image.models import build_model, has_second_derivative, resolve_model_config
 from sdfrecon.sdf.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from sdfrecon.sdf.derivatives import divergence, gradient, laplacian
@@ -32,29 +32,15 @@ from sdfrecon.sdf.train import TrainState, resolve_device, train
 
 log = logging.getLogger("sdfrecon")
 
-OFFSET_DEGREE: dict[str, int | None] = {"pixels": None, "gradient": 0, "laplacian": 1}
-"""What a target leaves undetermined and is fitted by least squares: nothing, a constant,
-or a constant and a linear term a + b x + c y (per channel)."""
-OFFSET_NOTE = {
-    "pixels": "fitted to the pixels directly; no offset fitted",
-    "gradient": "fitted to the gradient, which fixes the image only up to a constant: the "
-                "constant (per channel) was fitted by least squares against the reference "
-                "before PSNR and SSIM were computed",
-    "laplacian": "fitted to the Laplacian, which fixes the image only up to a harmonic "
-                 "function: a constant and a linear term a + b x + c y (per channel) were "
-                 "fitted by least squares against the reference before PSNR and SSIM were computed",
-}
-
-
 VALUE_CHUNK = 16384
 """Pixels per network call when evaluating values without autograd (:func:`predict`,
 :func:`render`, the whole-image PSNR during training): the peak then holds a few (chunk,
-width) activations (~40 MB for the default 192-wide network) whatever the image size, and
-measured on 512 x 512 this is twice as fast as 65536 (the activations stay in cache)."""
+width) activations whatever the image size, and small chunks stay in cache (compare the
+time of ``sdfrecon render-image MODEL --size 512x512`` with another value here)."""
 DERIVATIVE_CHUNK = 4096
-"""Pixels per autograd pass of :func:`render_derivatives`: the graph of a Laplacian holds
-~35 KB a pixel for the default network (measured: ~140 MB a chunk of 4096, 650 MB one of
-16384), and smaller chunks are no slower, so the peak no longer grows with the image."""
+"""Pixels per autograd pass of :func:`render_derivatives`: the graph of a Laplacian grows
+with the chunk, not with the image, and smaller chunks are no slower. Re-measure the peak
+with ``/usr/bin/time -f %M sdfrecon fit-image -o out/x --size 512x512 --steps 50``."""
 
 
 @dataclass
@@ -166,59 +152,6 @@ def predict(network: nn.Module, coords: np.ndarray, device: torch.device | None 
                 out = np.empty((len(coords), y.shape[1]))
             out[start:start + len(y)] = y
     return out if out is not None else np.zeros((0, 1))
-
-
-def offset_basis(coords: np.ndarray, degree: int) -> np.ndarray:
-    """(N, 2) -> (N, 3) [1, x, y] for degree 1, or (N, 3) [1, 0, 0] for degree 0."""
-    basis = np.zeros((len(coords), 3))
-    basis[:, 0] = 1.0
-    if degree >= 1:
-        basis[:, 1:] = coords
-    return basis
-
-
-def offset_field(coords: np.ndarray, offset: np.ndarray) -> np.ndarray:
-    """a + b x + c y per channel at coords (N, 2) for offset (C, 3) -> (N, C)."""
-    return offset_basis(coords, 1) @ np.asarray(offset, dtype=np.float64).T
-
-
-def fit_offset(pred: np.ndarray, reference: np.ndarray, coords: np.ndarray,
-               degree: int | None) -> np.ndarray:
-    """Least-squares offset (C, 3) added to pred (N, C) to best match reference (N, C):
-    none (degree None), a constant (0) or a constant and a linear term (1), per channel."""
-    channels = pred.shape[1]
-    offset = np.zeros((channels, 3))
-    if degree is None:
-        return offset
-    basis = offset_basis(coords, degree)[:, : 1 + 2 * degree]
-    residual = np.asarray(reference, dtype=np.float64) - pred
-    coef, *_ = np.linalg.lstsq(basis, residual, rcond=None)
-    offset[:, : basis.shape[1]] = coef.T
-    return offset
-
-
-def image_metrics(fit: np.ndarray, reference: np.ndarray) -> dict[str, float | None]:
-    """PSNR (dB, data range 1) and SSIM of fit against reference, both (H, W, C); the fit is
-    clipped to [0, 1] first, as in the PNG. An exact match has PSNR None (infinite)."""
-    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
-
-    fit = np.clip(np.asarray(fit, dtype=np.float64), 0.0, 1.0)
-    ref = np.asarray(reference, dtype=np.float64)
-    mse = float(np.mean((fit - ref) ** 2))
-    psnr = float(peak_signal_noise_ratio(ref, fit, data_range=1.0)) if mse > 0 else None
-    side = min(ref.shape[:2])
-    win = min(7, side if side % 2 else side - 1)
-    ssim = None
-    if win >= 3:
-        if ref.shape[2] == 1:
-            ssim = float(structural_similarity(ref[..., 0], fit[..., 0], data_range=1.0, win_size=win))
-        else:
-            ssim = float(structural_similarity(ref, fit, data_range=1.0, win_size=win, channel_axis=-1))
-    return {"psnr": psnr, "ssim": ssim, "mse": mse}
-
-
-def psnr_of_mse(mse: float) -> float:
-    return -10.0 * math.log10(max(mse, 1e-20))
 
 
 def _derivatives(network: nn.Module, x: torch.Tensor, kind: Target, analytic: bool = True) -> torch.Tensor:

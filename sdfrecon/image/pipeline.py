@@ -100,20 +100,15 @@ def _train_and_save(target, config: ImageConfig, folder: Path, overwrite: bool, 
     return model, state, to_result, fitted
 
 
-def fit_image(source: str | None, folder: Path, config: ImageConfig, size: str | None,
+def run_fit_image(source: str | None, folder: Path, config: ImageConfig, size: str | None,
                       grayscale: bool, overwrite: bool) -> dict:
     """``sdfrecon fit-image``: fit, then write the PNGs, metrics.json and model.pt into folder."""
     started = time.perf_counter()
     import numpy as np
 
     from sdfrecon.image import data, plots
-    from sdfrecon.image.fit import (
-        OFFSET_NOTE,
-        image_metrics,
-        image_target,
-        offset_field,
-        render_derivatives,
-    )
+    from sdfrecon.image.fit import image_target, render_derivatives
+    from sdfrecon.image.metrics import OFFSET_NOTE, image_metrics, offset_field
 
     _check_outputs(folder, FIT_FILES, overwrite)
     image = data.load_image(source, data.parse_size(size) if size else None, grayscale)
@@ -163,14 +158,15 @@ def _load_mask(source: str, size: tuple[int, int]):
     return data.load_image(source, size, grayscale=True)[..., 0]
 
 
-def blend_images(a: str, b: str, folder: Path, weights: str, mask: str | None, size: str,
+def run_blend(a: str, b: str, folder: Path, weights: str, mask: str | None, size: str,
                   grayscale: bool, config: ImageConfig, overwrite: bool) -> dict:
     """``sdfrecon blend``: Poisson blending of a and b by fitting their mixed gradients."""
     started = time.perf_counter()
     import numpy as np
 
     from sdfrecon.image import data, plots
-    from sdfrecon.image.fit import blend_target, image_metrics
+    from sdfrecon.image.fit import blend_target
+    from sdfrecon.image.metrics import image_metrics
 
     _check_outputs(folder, BLEND_FILES, overwrite)
     w = data.parse_floats(weights, 2, "--weights")
@@ -203,7 +199,7 @@ def blend_images(a: str, b: str, folder: Path, weights: str, mask: str | None, s
     return summary
 
 
-def render_image(model_path: Path, output: Path, size: str | None, range_: str,
+def run_render_image(model_path: Path, output: Path, size: str | None, range_: str,
                          device: str, overwrite: bool) -> tuple[int, int]:
     """``sdfrecon render-image``: sample a fitted image on a WxH grid over a range -> PNG."""
     from sdfrecon.image import data, plots
