@@ -1,8 +1,8 @@
 """Configuration of image fitting: the network, what it is fitted to, and how it is trained.
 
 Field docstrings are the ``--help`` text of ``sdfrecon fit-image`` and ``sdfrecon blend``.
-The defaults are the CPU recipe measured in scripts/bench_image.py (see README "Image
-fitting"); :data:`PRESETS` also holds the SIREN paper's recipe. No torch import here.
+The defaults are the CPU recipe measured in docs/images.md (``scripts/bench_image.py``
+re-measures it); :data:`PRESETS` also holds the SIREN paper's recipe. No torch import here.
 """
 
 from __future__ import annotations
@@ -46,8 +46,9 @@ class ImageFitConfig:
     pixel_jitter: float = 1.0
     """pixels: move each sample by a random offset within +-jitter/2 of a pixel every step, so
     that the function is fitted over the pixel's area (1: the whole pixel), not only at its
-    centre, and renders at other sizes agree with the fit; 0 fits the centres only (measured
-    on the cameraman: 41.2 dB at the centres, but a 2x render box-downsampled 1.6 dB below)."""
+    centre, and renders at other sizes agree with the fit; 0 fits the centres only (closer at
+    the centres, farther between them: docs/images.md, re-measured by fit-image with
+    --pixel-jitter 0 and a 2x render-image box-downsampled)."""
 
 
 @dataclass(frozen=True)
@@ -56,8 +57,8 @@ class ImageTrainConfig(TrainConfig):
     """Optimisation steps (training also stops at --time-budget, whichever comes first)."""
     lr: float | None = None
     """Peak learning rate of Adam; None: 1e-3 for a pixel fit, 1e-4 for a gradient or
-    Laplacian fit (measured on the cameraman: 1e-3 leaves a gradient fit at 25.7 dB and a
-    Laplacian fit unrecognisable after 2000 steps)."""
+    Laplacian fit (at 1e-3 derivative fits stall far lower: docs/images.md; re-measure with
+    fit-image --target gradient --lr 1e-3)."""
     lr_final_ratio: float = 0.01
     """Final learning rate as a fraction of --lr (cosine schedule)."""
     warmup_steps: int = 50

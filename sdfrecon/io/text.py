@@ -138,8 +138,8 @@ def _is_header_row(line: bytes) -> bool:
 def _numbers(path: Path, data: bytes, first_line: int) -> np.ndarray:
     """The numbers of checked rows as a (rows, columns) float64 array.
 
-    ``np.loadtxt`` is numpy's C parser (numpy >= 1.23): 1.5 s for 6 M numbers on a slow
-    core, against 2 s for ``np.fromstring`` and 2.7 s for ``str.split`` + ``float``.
+    ``np.loadtxt`` is numpy's C parser (numpy >= 1.23), faster than ``np.fromstring`` or
+    ``str.split`` + ``float`` (``scripts/bench_io.py`` times the readers on large files).
     """
     try:
         return np.loadtxt(io.BytesIO(data), dtype=np.float64, comments=None, ndmin=2)
