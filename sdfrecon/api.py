@@ -3,7 +3,7 @@
     import sdfrecon
     mesh = sdfrecon.reconstruct(points, normals, steps=500, resolution=128)  # trimesh.Trimesh
     model = sdfrecon.fit(points, normals)        # model.sdf(x), model.gradient(x), model.mesh()
-    sdfrecon.evaluate(mesh, reference_mesh)      # {'chamfer_l1': ..., 'fscore_1%': ...}
+    sdfrecon.evaluate(mesh, reference_mesh)      # {'chamfer_l1': ..., 'fscore@1%': ...}
 
 Options are the fields of :class:`~sdfrecon.config.ReconstructConfig` by their bare names
 (the command line's, with underscores): ``steps``, ``resolution``, ``hidden_features``,

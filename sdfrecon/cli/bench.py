@@ -1,6 +1,6 @@
 """The ``poisson`` and ``bench`` subcommands (registered in :func:`sdfrecon.cli.commands`).
 
-Same shape as :class:`sdfrecon.cli.Reconstruct`: a dataclass whose fields are the options
+Same shape as :class:`sdfrecon.cli.reconstruct.Reconstruct`: a dataclass whose fields are the options
 (their docstrings are the --help text) and a ``run`` method; heavy imports (torch, open3d,
 ray) happen in ``run`` or deeper. Unusable input raises :class:`sdfrecon.errors.InputError`,
 which the CLI prints as one line with exit code 2.

@@ -1,6 +1,6 @@
 """The ``evaluate`` and ``sample`` subcommands (registered in :func:`sdfrecon.cli.commands`).
 
-Same shape as :class:`sdfrecon.cli.Reconstruct`: a dataclass whose fields are the options
+Same shape as :class:`sdfrecon.cli.reconstruct.Reconstruct`: a dataclass whose fields are the options
 (their docstrings are the --help text) and a ``run`` method; heavy imports happen in ``run``.
 Unusable input raises :class:`sdfrecon.errors.InputError`, which the CLI prints as one line
 with exit code 2.
