@@ -70,6 +70,10 @@ class SamplingConfig:
     they may lie on the surface, so the off-surface penalty does not apply to them)."""
     near_surface_sigma: float = 0.01
     """Standard deviation of the near-surface offsets, in normalised units ([-1, 1] box)."""
+    free_space_pool: int = 262144
+    """Off-surface points are drawn from a pool of this many uniform points whose distance to
+    the nearest input point, and side of the surface where it is known, are computed once
+    before training (0: fresh uniform points each step, and no free-space term)."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,16 @@ class LossConfig:
     """Weight of the off-surface term mean exp(-alpha |f|) (paper: 1e2)."""
     off_surface_alpha: float = 100.0
     """alpha of the off-surface term, in 1/normalised units (paper: 100)."""
+    free_space_weight: float = 3000.0
+    """Weight of the free-space term on off-surface points x farther than the margin from every
+    input point: mean relu(d(x) - margin - s(x) f(x)), d the distance to the nearest input
+    point and s the side (+1 outside, -1 inside) where visibility or the normals tell it, else
+    relu(d - margin - |f|). No surface where no point is (ghosts), and the right sign far
+    away (docs/ghosts.md). 0 turns it off."""
+    free_space_margin: float = 0.05
+    """Distance from the input points, in normalised units, within which the free-space term
+    says nothing (at least twice the cloud's median point spacing): gaps in the cloud up to
+    about this size are closed freely."""
     divergence_weight: float = 10.0
     """Normal-free training only: weight of mean |div grad f| (the Laplacian) on off-surface
     points, which keeps the field free of spurious curvature while no normal term guides it."""
@@ -147,6 +161,10 @@ class ExtractConfig:
     of an input point (drops ghost surfaces that no data supports)."""
     component_distance: float = 0.02
     """Distance for --keep-components near-input, in normalised units (the box is 2 wide)."""
+    snap_to_points: bool = True
+    """Move each vertex along the normal by the field's residual f at its nearest input points
+    (Gaussian-weighted over one point spacing): the mesh passes through the points the field
+    only nearly fits (sdf/snap.py). Needs the input cloud; off: the plain zero level set."""
 
 
 @dataclass(frozen=True)

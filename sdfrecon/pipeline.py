@@ -83,7 +83,8 @@ def mesh_from_model(
 ) -> MeshResult:
     """Extract the zero level set of a trained :class:`~sdfrecon.sdf.fit.SdfModel`.
 
-    support: (N, 3) input points in normalised units, for --keep-components near-input.
+    support: (N, 3) input points in normalised units, for --keep-components near-input and
+    for --snap-to-points (the mesh moved by the fit's residual there, see sdf/snap.py).
     """
     from sdfrecon.sdf import extract as ex
 
@@ -103,6 +104,10 @@ def mesh_from_model(
     if dropped:
         log.info("dropped %d component(s) farther than %g (normalised) from every input point",
                  dropped, config.component_distance)
+    if config.snap_to_points and support is not None:
+        from sdfrecon.sdf.snap import snap_to_points
+
+        vertices = snap_to_points(network, vertices, support, device, config.chunk_size)
     normals = ex.field_normals(network, vertices, device, config.chunk_size)
     info = {"grid_evaluations": stats.evaluated, "grid_points": stats.total,
             "components_dropped": dropped, "extract_seconds": time.perf_counter() - t0}
@@ -281,9 +286,10 @@ def extract_model(
     if cloud is None and model.source and Path(model.source).is_file():
         cloud = Path(model.source)
     support = None
-    if config.keep_components == "near-input":
+    if config.keep_components == "near-input" or config.snap_to_points:
         if cloud is None:
-            log.warning("the training cloud is not available: keeping all components (pass --cloud)")
+            log.warning("the training cloud is not available: keeping all components and the "
+                        "plain zero level set (pass --cloud)")
         else:
             support = normalization.to_unit(load_point_cloud(cloud).points)
     mesh = mesh_from_model(model, config, resolve_device(device_name), support)

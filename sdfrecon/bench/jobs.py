@@ -152,6 +152,7 @@ def run_job(job: dict) -> dict:
             record["seconds"] = time.perf_counter() - t0
             record["peak_rss_mb"] = _maxrss_mb()
             mesh_bytes = mesh_path.read_bytes()
+            record.update(_support(mesh_path, cloud, job))
             if job.get("reference") is not None:
                 t1 = time.perf_counter()
                 record.update(_score(mesh_path, tmp / "reference" / job["reference_name"], job))
@@ -168,6 +169,16 @@ def run_job(job: dict) -> dict:
         trace = traceback.format_exc()
     record["job_seconds"] = time.perf_counter() - t_job
     return {"record": record, "mesh": mesh_bytes, "traceback": trace}
+
+
+def _support(mesh_path: Path, cloud_path: Path, job: dict) -> dict:
+    """The share of the mesh's area that no input point supports (ghost surface), against the
+    cloud the method was given."""
+    from sdfrecon.evaluation.metrics import unsupported_area
+    from sdfrecon.io import load_mesh, load_point_cloud
+
+    return unsupported_area(load_mesh(mesh_path), load_point_cloud(cloud_path).points,
+                            samples=job["samples"], seed=job["seed"])
 
 
 def _score(mesh_path: Path, reference_path: Path, job: dict) -> dict:

@@ -17,7 +17,7 @@ from typing import Any
 _COLUMNS = (
     "shape", "method", "status", "error", "seconds", "peak_rss_mb", "start_rss_mb", "eval_seconds",
     "job_seconds", "chamfer_l1_rel", "exact_chamfer_l1_rel", "fscore@1%", "exact_fscore@1%",
-    "normal_consistency", "components", "genus", "watertight", "vertices", "faces",
+    "normal_consistency", "unsupported@5%", "components", "genus", "watertight", "vertices", "faces",
     "cloud_points", "normals", "threads", "host", "finished", "mesh", "cloud", "reference",
 )
 
@@ -55,6 +55,7 @@ _MD_COLUMNS = (
     ("F-score@1%", "fscore@1%", 1.0, 3),
     ("F-score@1% (exact)", "exact_fscore@1%", 1.0, 3),
     ("normal consistency", "normal_consistency", 1.0, 3),
+    ("unsupported area @5% %", "unsupported@5%", 100.0, 2),
     ("time s", "seconds", 1.0, 1),
     ("peak MiB", "peak_rss_mb", 1.0, 0),
 )
@@ -75,7 +76,7 @@ def markdown_report(records: list[dict]) -> str:
         "", "## Per shape", "",
         "| shape | method | " + " | ".join(h for h, *_ in _MD_COLUMNS[:5]) + " | components / genus | watertight | "
         + " | ".join(h for h, *_ in _MD_COLUMNS[5:]) + " |",
-        "|---|---|" + "---:|" * 5 + "---|---|" + "---:|" * 2,
+        "|---|---|" + "---:|" * 5 + "---|---|" + "---:|" * (len(_MD_COLUMNS) - 5),
     ]
     for r in ok:
         cells = [_number(r.get(k), s, d) for _, k, s, d in _MD_COLUMNS]

@@ -63,18 +63,23 @@ class Evaluate(Common):
     """F-score thresholds as fractions of the reference's bounding-box diagonal."""
     exact: bool = True
     """Also compute the exact point-to-triangle metrics against a mesh reference."""
+    input_cloud: Annotated[Path | None, tyro.conf.arg(name="input", metavar="CLOUD")] = None
+    """The cloud the mesh was made from: adds the share of the mesh's area farther than 1%, 2%
+    and 5% of the cloud's diagonal from every input point (surface that no point supports)."""
     json: JsonOutput = None
     """Write the metrics and conventions to this JSON file."""
     overwrite: bool = False
     """Replace an existing --json file."""
 
     def run(self) -> None:
+        from sdfrecon.evaluation.metrics import unsupported_area
         from sdfrecon.evaluation.scoring import (
             CONVENTIONS,
             evaluate_mesh,
             format_table,
             load_reference,
         )
+        from sdfrecon.io import load_point_cloud
         from sdfrecon.io.atomic import check_writable, write_json
 
         _check_options(self.seed, samples=self.samples)
@@ -84,7 +89,10 @@ class Evaluate(Common):
             check_writable(self.json, self.overwrite)  # before the work, not after
         mesh = _load_mesh_with_area(self.input)
         reference = load_reference(self.reference)
+        cloud = None if self.input_cloud is None else load_point_cloud(self.input_cloud)
         metrics = evaluate_mesh(mesh, reference, self.samples, self.seed, self.tau_fractions, self.exact)
+        if cloud is not None:
+            metrics.update(unsupported_area(mesh, cloud.points, samples=self.samples, seed=self.seed))
         kind = metrics["reference_kind"]
         what = "mesh" if kind == "mesh" else f"point cloud of {metrics['reference_points']} points"
         print(f"{self.input} against {self.reference} ({what}); {self.samples} samples per mesh, "

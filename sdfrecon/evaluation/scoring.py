@@ -65,6 +65,9 @@ CONVENTIONS: dict[str, str] = {
                    "diagonal from every reference point (ghost surfaces)",
     "topology": "of the reconstruction after merging identical vertices: connected components, "
                 "genus = (2C - Euler - boundary loops) / 2, watertight = every edge in exactly 2 faces",
+    "unsupported": "with --input CLOUD: unsupported@f = share of the reconstruction's area (its "
+                   "`samples` area-weighted points) farther than f x the input cloud's bbox diagonal "
+                   "from every input point; support_mean_rel = their mean distance / that diagonal",
 }
 
 # Short per-row text for the printed table (the full lines are CONVENTIONS).
@@ -83,6 +86,8 @@ _ROW_CONVENTIONS = {
     "genus": "(2C - Euler - boundary loops) / 2 of rec",
     "watertight": "every edge of rec in exactly 2 faces",
     "diag": "reference bounding-box diagonal",
+    "unsupported": "share of rec's area farther than fraction x input-cloud diag from every input point",
+    "support_mean": "mean distance of rec samples to the nearest input point; rel = / input-cloud diag",
 }
 
 

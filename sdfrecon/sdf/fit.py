@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from sdfrecon.config import ReconstructConfig, to_dict
 from sdfrecon.sdf.checkpoint import Checkpoint, save_checkpoint
 from sdfrecon.sdf.derivatives import divergence, gradient
 from sdfrecon.sdf.losses import sdf_losses
-from sdfrecon.sdf.sampling import SdfSampler
+from sdfrecon.sdf.sampling import SdfSampler, free_space_margin
 from sdfrecon.sdf.siren import SdfSiren
 from sdfrecon.sdf.train import TrainState, train
 
@@ -47,11 +48,15 @@ def fit_sdf(
     log_path: Path | None = None,
     resume: Checkpoint | None = None,
     source: str | None = None,
+    on_checkpoint: Callable[[SdfModel, TrainState], None] | None = None,
 ) -> tuple[SdfModel, TrainState]:
     """Train a SIREN on points (N, 3) and unit normals (N, 3), both already normalised.
 
     With ``resume`` the network, optimiser, generator and step continue from a checkpoint
     of the same config, so an interrupted run ends where an uninterrupted one would.
+    on_checkpoint(model, state) is called wherever a checkpoint is due (every
+    checkpoint_every steps and at the end), with or without a checkpoint file: for studies
+    of the field during training.
     """
     torch.manual_seed(config.train.seed)
     network = SdfSiren(config.siren).to(device)
@@ -65,13 +70,14 @@ def fit_sdf(
         generator.set_state(resume.generator.to(generator.get_state().device))
         state = TrainState(step=resume.step, elapsed=resume.elapsed)
     model = SdfModel(network, normalization, config, source)
+    free = config.normals.normals_mode == "free"
+    margin = free_space_margin(points, config.loss.free_space_margin)
     sampler = SdfSampler(
         torch.as_tensor(points, dtype=torch.float32, device=device),
-        torch.as_tensor(normals, dtype=torch.float32, device=device),
-        config.sampling, generator,
+        None if free else torch.as_tensor(normals, dtype=torch.float32, device=device),
+        config.sampling, generator, margin=margin, pool_seed=config.train.seed,
     )
 
-    free = config.normals.normals_mode == "free"
     loss_config = dataclasses.replace(config.loss, normal_weight=0.0) if free else config.loss
     decay_steps = config.loss.divergence_decay * config.train.steps
     counter = {"step": state.step}
@@ -95,11 +101,13 @@ def fit_sdf(
         elif free:  # keep the term (at zero) so that the loss log keeps its columns
             div = torch.zeros_like(sdf)
         counter["step"] += 1
-        return sdf_losses(batch, sdf, grad, loss_config, div, weight)
+        return sdf_losses(batch, sdf, grad, loss_config, div, weight, margin)
 
     def checkpoint_fn(s: TrainState) -> None:
         if checkpoint_path is not None:
             save_checkpoint(checkpoint_path, model.to_checkpoint(optimizer, s, generator))
+        if on_checkpoint is not None:
+            on_checkpoint(model, s)
 
     state = train(network, optimizer, loss_fn, config.train, state, log_path, checkpoint_fn, "fit sdf")
     network.eval()

@@ -22,6 +22,7 @@ def sdf_losses(
     config: LossConfig,
     divergence: torch.Tensor | None = None,
     divergence_weight: float = 0.0,
+    margin: float | None = None,
 ) -> dict[str, torch.Tensor]:
     """The weighted loss terms and their sum.
 
@@ -31,10 +32,15 @@ def sdf_losses(
       normal   on-surface   1 - cos(grad f, n)
       eikonal  all points   | |grad f| - 1 |
       off      off-surface  exp(-alpha |f|)
+      free     off-surface  relu(d - margin - s f), s the side (+1/-1), |f| for s = 0
+                            (when the batch carries distances and free_space_weight > 0)
       div      off-surface  |div grad f|   (only when ``divergence`` (B,) is given)
-    Returns {'sdf', 'normal', 'eikonal', 'off'[, 'div'], 'total'}, each already weighted.
+    margin: the free-space margin in normalised units (default config.free_space_margin;
+    the trainer passes the one widened to the cloud's spacing).
+    Returns {'sdf', 'normal', 'eikonal', 'off'[, 'free'][, 'div'], 'total'}, each weighted.
     """
     on, off = batch.on_surface, batch.off_surface
+    margin = config.free_space_margin if margin is None else margin
     grad_norm = grad.norm(dim=-1)
     cos = torch.nn.functional.cosine_similarity(grad, batch.normals, dim=-1, eps=1e-8)
     terms = {
@@ -44,6 +50,11 @@ def sdf_losses(
         "off": config.off_surface_weight
         * _masked_mean(torch.exp(-config.off_surface_alpha * sdf.abs()), off),
     }
+    if config.free_space_weight > 0 and batch.distance is not None:
+        # side * f >= d - margin where the side is known, |f| >= d - margin where it is not
+        signed = torch.where(batch.side != 0, batch.side * sdf, sdf.abs())
+        gap = torch.relu(batch.distance - margin - signed)
+        terms["free"] = config.free_space_weight * _masked_mean(gap, off)
     if divergence is not None:
         terms["div"] = divergence_weight * _masked_mean(divergence.abs(), off)
     terms["total"] = sum(terms.values())  # type: ignore[assignment]

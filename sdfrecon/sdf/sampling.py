@@ -1,10 +1,16 @@
 """Training batches: on-surface points with normals, off-surface points in the box, and
-optional near-surface points, with explicit masks (no -1 sentinels in the targets)."""
+optional near-surface points, with explicit masks (no -1 sentinels in the targets).
+
+Off-surface points are drawn from a pool computed once, before training, so that a step
+costs no neighbour search: each comes with its distance to the nearest input point and the
+side of the surface it lies on where that is known (the free-space term).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from sdfrecon.config import SamplingConfig
@@ -16,14 +22,20 @@ class SdfBatch:
 
     points: (B, 3); normals: (B, 3), zero where not on the surface;
     on_surface: (B,) bool, the point lies on the surface with a known normal;
-    off_surface: (B,) bool, the point is assumed away from the surface (exp(-alpha|f|) term).
-    Points that are neither (near-surface samples) take part in the eikonal term only.
+    off_surface: (B,) bool, the point is assumed away from the surface (exp(-alpha|f|) term);
+    distance: (B,) distance to the nearest input point of the off-surface points (0 elsewhere),
+    None without a free-space pool; side: (B,) +1 / -1 where an off-surface point is known to
+    lie outside / inside, 0 where unknown (and elsewhere).
+    Points that are neither on nor off the surface (near-surface samples) take part in the
+    eikonal term only.
     """
 
     points: torch.Tensor
     normals: torch.Tensor
     on_surface: torch.Tensor
     off_surface: torch.Tensor
+    distance: torch.Tensor | None = None
+    side: torch.Tensor | None = None
 
 
 class SdfSampler:
@@ -32,22 +44,45 @@ class SdfSampler:
     def __init__(
         self,
         points: torch.Tensor,
-        normals: torch.Tensor,
+        normals: torch.Tensor | None,
         config: SamplingConfig,
         generator: torch.Generator,
+        margin: float = 0.05,
+        pool_seed: int = 0,
     ):
-        """points, normals: (N, 3) float32 on the training device, normalised coordinates."""
+        """points: (N, 3) float32 on the training device, normalised coordinates; normals: (N, 3)
+        unit normals there, or None for normal-free training (zeros are then drawn on the
+        surface, and only visibility decides the side of free space).
+
+        margin: the free-space term's distance (normalised units) within which the pool says
+        nothing of the side. The pool comes from its own generator (``pool_seed``), so that a
+        resumed run, whose step generator continues from a checkpoint, draws the same pool."""
         self.points = points
-        self.normals = normals
+        self.normals = normals if normals is not None else torch.zeros_like(points)
         self.config = config
         self.generator = generator
+        self.pool = self.pool_distance = self.pool_side = None
+        if config.free_space_pool > 0:
+            pools = torch.Generator(device=points.device)
+            pools.manual_seed(pool_seed)
+            self.pool, self.pool_distance, self.pool_side = free_space_pool(
+                points, normals, config.free_space_pool, margin, pools)
 
     def sample(self) -> SdfBatch:
         c, g, dev = self.config, self.generator, self.points.device
         n = self.points.shape[0]
         idx = torch.randint(0, n, (c.surface_points,), generator=g, device=dev)
         surface, normals = self.points[idx], self.normals[idx]
-        box = torch.rand((c.off_surface_points, 3), generator=g, device=dev) * 2.0 - 1.0
+        distance = side = None
+        if self.pool is not None:
+            pick = torch.randint(0, self.pool.shape[0], (c.off_surface_points,), generator=g, device=dev)
+            box = self.pool[pick]
+            # surface, off-surface, near-surface: only the off-surface rows carry values
+            pad = (c.surface_points, c.near_surface_points)
+            distance = torch.nn.functional.pad(self.pool_distance[pick], pad)
+            side = torch.nn.functional.pad(self.pool_side[pick], pad)
+        else:
+            box = torch.rand((c.off_surface_points, 3), generator=g, device=dev) * 2.0 - 1.0
         parts, nparts = [surface, box], [normals, torch.zeros_like(box)]
         if c.near_surface_points > 0:
             idx = torch.randint(0, n, (c.near_surface_points,), generator=g, device=dev)
@@ -60,4 +95,82 @@ class SdfSampler:
         on[: c.surface_points] = True
         off = torch.zeros_like(on)
         off[c.surface_points : c.surface_points + c.off_surface_points] = True
-        return SdfBatch(points=points, normals=torch.cat(nparts), on_surface=on, off_surface=off)
+        return SdfBatch(points=points, normals=torch.cat(nparts), on_surface=on, off_surface=off,
+                        distance=distance, side=side)
+
+
+def free_space_margin(points: np.ndarray, floor: float) -> float:
+    """The free-space term's margin for a cloud (N, 3) in normalised units: ``floor``, or twice
+    the median distance between neighbouring points where the cloud is sparser (the surface
+    passes up to about a spacing from its nearest point: no free-space claim may reach it)."""
+    from scipy.spatial import cKDTree
+
+    sample = points[np.random.default_rng(0).choice(len(points), min(len(points), 20_000), replace=False)]
+    spacing = float(np.median(cKDTree(points).query(sample, k=2, workers=-1)[0][:, 1]))
+    return max(floor, 2.0 * spacing)
+
+
+def free_space_pool(points: torch.Tensor, normals: torch.Tensor | None, size: int,
+                    margin: float, generator: torch.Generator, neighbours: int = 8,
+                    carve_resolution: int = 64) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``size`` points uniform in [-1, 1]^3 (drawn from ``generator``), the distance of each to
+    the nearest of ``points`` (N, 3), and the side of the surface it lies on where that is
+    known: +1 outside, -1 inside, 0 unknown. All on the points' device; computed once.
+
+    The side comes from two witnesses, used only farther than ``margin`` from every point:
+    * visibility: on a ``carve_resolution``^3 grid whose cells within twice the point spacing
+      of a point are occupied, a cell that sees the box's boundary along at least two of the six axis
+      directions without crossing an occupied cell is outside (space carving; two, so that
+      one hole in a scan does not open the inside);
+    * the oriented normals (when given): a point whose ``neighbours`` nearest input points all
+      put it on the same side of their tangent planes (sign of n_j . (x - p_j), Hoppe et al.
+      1992) lies on that side.
+    Inside needs both: the normals say so and no axis direction sees out (the back of a
+    single-view scan is outside, though the normals of the scanned side say inside; the
+    inside of a shape seen through one hole is left unknown). Unknown points stay 0.
+    """
+    from scipy.spatial import cKDTree
+
+    dev = points.device
+    pool = torch.rand((size, 3), generator=generator, device=dev) * 2.0 - 1.0
+    p = points.detach().cpu().numpy().astype(np.float64)
+    x = pool.cpu().numpy().astype(np.float64)
+    tree = cKDTree(p)
+    distance, nearest = tree.query(x, k=neighbours if normals is not None else 1, workers=-1)
+    distance, nearest = distance.reshape(size, -1), nearest.reshape(size, -1)
+    side = np.zeros(size)
+    sample = p[np.random.default_rng(0).choice(len(p), min(len(p), 20_000), replace=False)]
+    spacing = float(np.median(tree.query(sample, k=2, workers=-1)[0][:, 1]))
+    reach = max(2.0 * spacing, 2.0 / carve_resolution)  # seals the sampled surface, no wider
+    seen = _carved(tree, carve_resolution, reach)[_cell(x, carve_resolution)]
+    if normals is not None:
+        n = normals.detach().cpu().numpy().astype(np.float64)
+        votes = np.sign(np.einsum("mkc,mkc->mk", n[nearest], x[:, None, :] - p[nearest]))
+        side[np.all(votes > 0, axis=1)] = 1.0
+        side[np.all(votes < 0, axis=1) & (seen == 0)] = -1.0
+    side[seen >= 2] = 1.0
+    side[distance[:, 0] <= margin] = 0.0
+    as_tensor = lambda a: torch.as_tensor(a, dtype=torch.float32, device=dev)  # noqa: E731
+    return pool, as_tensor(distance[:, 0]), as_tensor(side)
+
+
+def _cell(x: np.ndarray, resolution: int) -> tuple[np.ndarray, ...]:
+    """Index tuple of the grid cell of each point (M, 3) in [-1, 1]^3."""
+    ijk = np.clip(((x + 1.0) * 0.5 * resolution).astype(np.int64), 0, resolution - 1)
+    return ijk[:, 0], ijk[:, 1], ijk[:, 2]
+
+
+def _carved(tree, resolution: int, reach: float) -> np.ndarray:
+    """(R, R, R) count of the axis directions (0-6) along which each cell of the grid over
+    [-1, 1]^3 sees the boundary without crossing a cell whose centre lies within ``reach``
+    of an input point (twice the point spacing: the sampled surface is a closed wall)."""
+    centres = (np.arange(resolution) + 0.5) * 2.0 / resolution - 1.0
+    grid = np.stack(np.meshgrid(centres, centres, centres, indexing="ij"), axis=-1).reshape(-1, 3)
+    occupied = (tree.query(grid, k=1, distance_upper_bound=reach, workers=-1)[0] <= reach)
+    occupied = occupied.reshape(resolution, resolution, resolution)
+    count = np.zeros(occupied.shape, dtype=np.int64)
+    for axis in range(3):
+        before = np.cumsum(occupied, axis=axis)  # occupied cells up to and including this one
+        after = np.flip(np.cumsum(np.flip(occupied, axis=axis), axis=axis), axis=axis)
+        count += (before == 0) + (after == 0)
+    return count
