@@ -201,7 +201,7 @@ def chunk_volume(field: FieldFn, chunk: _Chunk, resolution: int, lipschitz: floa
         gap = np.isnan(volume[tuple(end)])
         volume[tuple(end)][gap] = volume[tuple(before)][gap]
     if np.isnan(volume).any():
-        raise AssertionError("sparse grid left a point without a sign (extract.py bug)")
+        raise AssertionError("sparse grid left a point without a sign (sparse.py bug)")
     exact = chunk.val.reshape((width + 1,) * 3)[: m[0], : m[1], : m[2]]
     while True:
         mixed = _sign_change_cells(volume)
