@@ -148,7 +148,7 @@ class ExtractConfig:
     """Grid points per axis of marching cubes over [-1, 1]^3 (the voxel is 2/(resolution-1))."""
     coarse_to_fine: bool = True
     """Evaluate the network only near the surface, chunk by chunk, never holding the whole
-    grid (same mesh as the dense grid, see extract.py); False evaluates every grid point."""
+    grid (same mesh as the dense grid, see sdf/sparse.py); False evaluates every grid point."""
     lipschitz_bound: float = 3.0
     """Assumed bound on |grad f| when skipping blocks; larger is safer and slower."""
     chunk_cells: int = 128

@@ -176,7 +176,7 @@ def _check_resumable(ckpt_path: Path, config: ReconstructConfig):
     and to load into the network, optimiser and generator; InputError otherwise."""
     import torch
 
-    from sdfrecon.sdf.checkpoint import load_checkpoint
+    from sdfrecon.sdf.checkpoint import check_generator_state, load_checkpoint
     from sdfrecon.sdf.siren import SdfSiren
 
     previous = load_checkpoint(ckpt_path, "sdf")
@@ -190,7 +190,7 @@ def _check_resumable(ckpt_path: Path, config: ReconstructConfig):
         network = SdfSiren(config.siren)
         network.load_state_dict(previous.model)
         torch.optim.Adam(network.parameters(), lr=config.train.lr).load_state_dict(previous.optimizer)
-        torch.Generator().set_state(previous.generator)
+        check_generator_state(previous.generator)
         if previous.step < 0 or not np.isfinite(previous.elapsed):
             raise ValueError("negative step or non-finite time")
         if not all(torch.isfinite(v).all() for v in previous.model.values() if v.is_floating_point()):

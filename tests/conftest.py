@@ -10,6 +10,20 @@ import pytest
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
+def pytest_collection_modifyitems(config, items) -> None:
+    """Skip the tests marked ``cuda`` where PyTorch sees no CUDA device, and say so."""
+    marked = [item for item in items if item.get_closest_marker("cuda") is not None]
+    if not marked:
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device (torch.cuda.is_available() is False)")
+    for item in marked:
+        item.add_marker(skip)
+
+
 @pytest.fixture
 def shared_data() -> Path:
     """``../shared/data`` (see its SOURCES.md); skips the test when it is not checked out."""

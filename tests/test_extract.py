@@ -115,7 +115,7 @@ def test_sparse_equals_dense_on_a_trained_siren(trained_ellipsoid, chunk_cells):
 
 def test_closure_repairs_an_underestimated_lipschitz_bound():
     """|grad f| reaches 2.5 on this ellipsoid; with L = 1 some far tests are wrong, and the
-    repeated closure (extract.py, step 3) still recovers the dense grid's mesh here."""
+    repeated closure (sdf/sparse.py, step 3) still recovers the dense grid's mesh here."""
     fn = ellipsoid_field((0.3, -0.2, 0.1), (0.5, 0.3, 0.2))
     config = ExtractConfig(resolution=97, lipschitz_bound=1.0, chunk_cells=16)
     assert_same_mesh(dense_mesh(fn, 97), ex.extract_mesh(fn, config, CPU)[:2])

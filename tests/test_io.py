@@ -246,12 +246,12 @@ def test_pcd_binary_with_padding_and_colour(tmp_path: Path, ellipsoid: tuple) ->
     np.testing.assert_allclose(cloud.normals, normals, atol=1e-7)
 
 
-def test_pcd_binary_compressed_is_refused(tmp_path: Path) -> None:
+def test_pcd_unknown_data_kind_is_refused(tmp_path: Path) -> None:
     header = ("VERSION 0.7\nFIELDS x y z\nSIZE 4 4 4\nTYPE F F F\nCOUNT 1 1 1\nWIDTH 10\n"
-              "HEIGHT 1\nPOINTS 10\nDATA binary_compressed\n")
+              "HEIGHT 1\nPOINTS 10\nDATA binary_zstd\n")
     err = load_error(write(tmp_path / "c.pcd", header.encode() + b"\x00" * 64))
-    assert err.problem == ("uses 'DATA binary_compressed', which is not supported: convert it "
-                           "to ascii or binary (e.g. with pcl_convert_pcd_ascii_binary)")
+    assert err.problem == ("uses 'DATA binary_zstd', which is not supported: convert it "
+                           "to ascii, binary or binary_compressed")
 
 
 def test_obj_colours_and_normals(tmp_path: Path, ellipsoid: tuple) -> None:

@@ -34,7 +34,14 @@ def outward_votes(points: np.ndarray, normals: np.ndarray, directions: int = 256
     d . p votes 'outward' when d . n > 0 there.
     """
     dirs = fibonacci_directions(directions)
-    extreme = np.argmax(points @ dirs.T, axis=0)
+    best = np.full(directions, -np.inf)
+    extreme = np.zeros(directions, dtype=np.int64)
+    for start in range(0, len(points), 65_536):  # (chunk, directions) at a time, not (N, directions)
+        reach = np.asarray(points[start:start + 65_536], dtype=np.float64) @ dirs.T
+        arg = reach.argmax(axis=0)
+        top = reach[arg, np.arange(directions)]
+        better = top > best
+        best[better], extreme[better] = top[better], arg[better] + start
     return float(np.mean(np.einsum("ij,ij->i", normals[extreme], dirs) > 0))
 
 

@@ -1,5 +1,6 @@
-"""PCL's .pcd point clouds: the header, ``DATA ascii`` and ``binary`` bodies, and the ASCII
-writer (fields x y z, then normal_x normal_y normal_z when the cloud has normals)."""
+"""PCL's .pcd point clouds: the header, ``DATA ascii``, ``binary`` and ``binary_compressed``
+(LZF, as Open3D and PCL write it) bodies, and the ASCII writer (fields x y z, then normal_x
+normal_y normal_z when the cloud has normals)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ if TYPE_CHECKING:
 
 
 def read_pcd(path: Path) -> Arrays:
-    """PCL's .pcd, ``DATA ascii`` or ``binary``; fields x y z, optional normal_x/_y/_z."""
+    """PCL's .pcd, ``DATA ascii``, ``binary`` or ``binary_compressed``; fields x y z, optional
+    normal_x/_y/_z."""
     data = path.read_bytes()
     fields, dtype, count, body_start, header_lines = _pcd_header(path, data)
     kind = fields.pop("DATA")
@@ -35,14 +37,45 @@ def read_pcd(path: Path) -> Arrays:
         held = max(len(data) - body_start, 0) // dtype.itemsize
         array = np.frombuffer(data, dtype=dtype, count=min(held, count), offset=body_start)
         columns = {n: array[n] if array[n].ndim == 1 else array[n][:, 0] for n in dtype.names}
+    elif kind == "binary_compressed":
+        lines, held = None, count
+        columns = _compressed_columns(path, data, body_start, dtype, count)
     else:
         raise InputError(path, f"uses 'DATA {kind}', which is not supported: "
-                               "convert it to ascii or binary (e.g. with pcl_convert_pcd_ascii_binary)")
+                               "convert it to ascii, binary or binary_compressed")
     if held < count:
         raise InputError(path, f"is truncated: header declares {count} points, file holds {held}")
     if held > count:
         raise InputError(path, f"holds {held} points but its header declares {count}")
     return (*xyz_normals(path, columns, "fields"), lines)
+
+
+def _compressed_columns(path: Path, data: bytes, start: int, dtype: np.dtype, count: int) -> dict:
+    """The fields of a ``DATA binary_compressed`` body: two little-endian uint32 (compressed
+    and uncompressed size), then LZF-compressed bytes that hold each field for all points in
+    turn (x of every point, then y, ...), not point records."""
+    from sdfrecon.io.lzf import LzfError, decompress
+
+    if len(data) - start < 8:
+        raise InputError(path, "is truncated: the binary_compressed body lacks its two sizes")
+    packed, size = (int(v) for v in np.frombuffer(data, "<u4", 2, start))
+    if size != count * dtype.itemsize:
+        raise InputError(path, f"declares {size} uncompressed bytes, but {count} points of "
+                               f"{dtype.itemsize} bytes are {count * dtype.itemsize}")
+    body = memoryview(data)[start + 8:]
+    if len(body) < packed:
+        raise InputError(path, f"is truncated: {packed} compressed bytes declared, file holds {len(body)}")
+    try:
+        raw = decompress(body[:packed], size)
+    except LzfError as err:
+        raise InputError(path, f"has damaged compressed data ({err})") from None
+    columns, offset = {}, 0
+    for name in dtype.names:
+        field = dtype.fields[name][0]
+        column = np.frombuffer(raw, field.base, count * max(1, int(np.prod(field.shape))), offset)
+        columns[name] = column.reshape(count, -1)[:, 0]
+        offset += count * field.itemsize
+    return columns
 
 
 def _pcd_header(path: Path, data: bytes) -> tuple[dict, np.dtype, int, int, int]:

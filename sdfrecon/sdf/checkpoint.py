@@ -125,3 +125,42 @@ def load_checkpoint(path: str | Path, kind: str) -> Checkpoint:
         kind=kind, config=config, model=payload["model"], optimizer=payload["optimizer"],
         step=payload["step"], elapsed=payload["elapsed"], generator=payload["generator"], extra=extra,
     )
+
+
+CUDA_STATE_BYTES = 16
+"""Size of a CUDA (Philox) generator's state: seed and offset, 8 bytes each; a CPU
+(Mersenne twister) generator's state is 5,056 bytes. Neither loads into the other."""
+
+
+def generator_device(ckpt: Checkpoint) -> str:
+    """The device type whose generator wrote ckpt ('cuda', 'cpu', ...): as recorded, or for
+    checkpoints that predate the record, told by the size of the generator state."""
+    recorded = ckpt.extra.get("device")
+    if isinstance(recorded, str) and recorded:
+        return recorded.split(":")[0]
+    return "cuda" if ckpt.generator.numel() == CUDA_STATE_BYTES else "cpu"
+
+
+def check_generator_state(state: torch.Tensor) -> None:
+    """Raise ValueError (or RuntimeError) when state is neither a CUDA generator's state nor
+    one that a CPU generator accepts. A CUDA-shaped state is checked by its size only, so
+    that a checkpoint written on a GPU can be checked (and resumed) without one."""
+    if state.numel() == CUDA_STATE_BYTES:
+        return
+    torch.Generator().set_state(state)
+
+
+def restore_generator(generator: torch.Generator, state: torch.Tensor, seed: int, step: int) -> bool:
+    """Continue ``generator`` from a saved state; True when it continues exactly.
+
+    A state written on another kind of device (CUDA's 16 bytes on a CPU, say) cannot be
+    loaded: the generator is then seeded from (seed, step) instead, so a resumed run is
+    still reproducible, but it draws other samples from there on than the first run would.
+    """
+    try:
+        generator.set_state(state.cpu())
+        return True
+    except (RuntimeError, ValueError):
+        generator.manual_seed((seed * 1_000_003 + step) % 2**63)
+        return False
+

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,12 +13,14 @@ import torch
 
 from sdfrecon.cloud.normalize import Normalization
 from sdfrecon.config import ReconstructConfig, to_dict
-from sdfrecon.sdf.checkpoint import Checkpoint, save_checkpoint
+from sdfrecon.sdf.checkpoint import Checkpoint, generator_device, restore_generator, save_checkpoint
 from sdfrecon.sdf.derivatives import divergence, gradient
 from sdfrecon.sdf.losses import sdf_losses
 from sdfrecon.sdf.sampling import SdfSampler, free_space_margin
 from sdfrecon.sdf.siren import SdfSiren
 from sdfrecon.sdf.train import TrainState, train
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -34,7 +37,9 @@ class SdfModel:
         return Checkpoint(
             kind="sdf", config=to_dict(self.config), model=self.network.state_dict(),
             optimizer=optimizer.state_dict(), step=state.step, elapsed=state.elapsed,
-            generator=generator.get_state(), extra={"normalization": self.normalization.to_dict(), "source": self.source},
+            generator=generator.get_state(),
+            extra={"normalization": self.normalization.to_dict(), "source": self.source,
+                   "device": str(generator.device)},
         )
 
 
@@ -67,7 +72,13 @@ def fit_sdf(
     if resume is not None:
         network.load_state_dict(resume.model)
         optimizer.load_state_dict(resume.optimizer)
-        generator.set_state(resume.generator.to(generator.get_state().device))
+        written = generator_device(resume)
+        if not restore_generator(generator, resume.generator, config.train.seed, resume.step):
+            log.warning("the checkpoint was written on %s and resumes on %s: the weights and the "
+                        "optimiser continue, the sampling generator restarts from a seed (step %d)",
+                        written, generator.device.type, resume.step)
+        elif written != generator.device.type:
+            log.info("the checkpoint was written on %s and resumes on %s", written, generator.device.type)
         state = TrainState(step=resume.step, elapsed=resume.elapsed)
     model = SdfModel(network, normalization, config, source)
     free = config.normals.normals_mode == "free"
