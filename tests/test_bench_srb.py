@@ -200,3 +200,26 @@ def test_srb_all_methods(tmp_path, shared_data):
         assert r["d_C"] < 0.01 * diag and r["d_C_scan"] < 0.005 * diag, method
     assert records["siren-free"]["siren_config"]["normals"]["normals_mode"] == "free"
     assert records["siren"]["normals"] == "file"
+
+
+def test_srb_distances_from_far_away():
+    """Samples far inside a concave ground truth (the slow case for a k-d tree): the same
+    numbers as plain numpy."""
+    from sdfrecon.evaluation.srb import srb_distances
+
+    rng = np.random.default_rng(0)
+    direction = rng.normal(size=(3000, 3))
+    direction[:, 2] = -np.abs(direction[:, 2])  # a bowl: the lower half of a unit sphere
+    truth = direction / np.linalg.norm(direction, axis=1, keepdims=True)
+    rec = rng.uniform(-0.3, 0.3, size=(500, 3))  # near the bowl's centre: far from all of it
+    scan = truth[::7] + rng.normal(0.0, 0.01, size=truth[::7].shape)
+    got = srb_distances(rec, truth, scan)
+
+    def nearest(a, b):
+        return np.sqrt(((a[:, None, :] - b[None, :, :]) ** 2).sum(axis=2)).min(axis=1)
+
+    gt_to_rec, rec_to_gt, scan_to_rec = nearest(truth, rec), nearest(rec, truth), nearest(scan, rec)
+    assert got["d_C"] == pytest.approx((gt_to_rec.mean() + rec_to_gt.mean()) / 2, rel=1e-12)
+    assert got["d_H"] == pytest.approx(max(gt_to_rec.max(), rec_to_gt.max()), rel=1e-12)
+    assert got["d_C_scan"] == pytest.approx(scan_to_rec.mean(), rel=1e-12)
+    assert got["d_H_scan"] == pytest.approx(scan_to_rec.max(), rel=1e-12)
