@@ -124,7 +124,7 @@ def test_srb_report_puts_the_published_rows_beside(srb_run):
     md = (out / "results.md").read_text()
     assert "## SRB protocol" in md and "compare with published ones only in this protocol" in md
     r = records[("spot", "poisson")]
-    assert f"| spot | poisson | {r['d_C']:.4f} | {r['d_H']:.3f} | {r['d_C_scan']:.4f} | {r['d_H_scan']:.3f} |" in md
+    assert f"| spot | poisson | {r['d_C']:.4g} | {r['d_H']:.4g} | {r['d_C_scan']:.4g} | {r['d_H_scan']:.4g} |" in md
     assert "depth 6, normals: file" in md and "depth 6, normals: estimated" in md
     assert "CVPR 2022, Table 2" in md and "NOT verified" in md
     assert "| DiGS (quoted) | mean of 5 | 0.19 | 3.52 |" in md

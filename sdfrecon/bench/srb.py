@@ -125,10 +125,11 @@ def score_srb(mesh_path: Path, scan_path: Path, truth_path: Path, job: dict) -> 
 # --- results.md ---------------------------------------------------------------------------------
 
 
-def _cell(value: object, digits: int = 3) -> str:
+def _cell(value: object) -> str:
+    """4 significant digits: the benchmark's units run from millimetres to metres."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         return "–"
-    return f"{value:.{digits}f}"
+    return f"{value:.4g}"
 
 
 def _settings_text(record: dict) -> str:
@@ -169,9 +170,9 @@ def srb_section(records: list[dict]) -> list[str]:
     for r in rows:
         watertight = {True: "yes", False: "no"}.get(r.get("watertight"), "–")
         lines.append(
-            f"| {r['shape']} | {r['method']} | {_cell(r['d_C'], 4)} | {_cell(r.get('d_H'), 3)} | "
-            f"{_cell(r.get('d_C_scan'), 4)} | {_cell(r.get('d_H_scan'), 3)} | "
-            f"{_cell(r.get('d_C_scan_exact'), 4)} | {r.get('components', '–')} | {watertight} | "
+            f"| {r['shape']} | {r['method']} | {_cell(r['d_C'])} | {_cell(r.get('d_H'))} | "
+            f"{_cell(r.get('d_C_scan'))} | {_cell(r.get('d_H_scan'))} | "
+            f"{_cell(r.get('d_C_scan_exact'))} | {r.get('components', '–')} | {watertight} | "
             f"{r.get('zero_area_faces', '–')} | {r.get('far_components', '–')} | {_settings_text(r)} |")
     methods = list(dict.fromkeys(r["method"] for r in rows))
     lines += ["", "Mean per method over its shapes:", "",
@@ -179,8 +180,7 @@ def srb_section(records: list[dict]) -> list[str]:
     for method in methods:
         mine = [r for r in rows if r["method"] == method]
         means = [statistics.fmean(r[k] for r in mine) for k in ("d_C", "d_H", "d_C_scan", "d_H_scan")]
-        lines.append(f"| {method} | {len(mine)} | " + " | ".join(_cell(m, 4 if i % 2 == 0 else 3)
-                                                               for i, m in enumerate(means)) + " |")
+        lines.append(f"| {method} | {len(mine)} | " + " | ".join(_cell(m) for m in means) + " |")
     lines += _published_lines({r["shape"] for r in rows})
     return lines
 
