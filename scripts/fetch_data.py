@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Download the Stanford bunny and write it as an oriented point cloud.
+"""Download public test data: the Stanford bunny (default) or the Surface Reconstruction
+Benchmark (``srb``).
 
-Fetches ``bunny.tar.gz`` from the Stanford 3D Scanning Repository, reads
+bunny: fetches ``bunny.tar.gz`` from the Stanford 3D Scanning Repository, reads
 ``bunny/reconstruction/bun_zipper.ply`` from it in memory, and writes into ``--out``:
 
 * ``bun_zipper.ply``: the mesh, byte for byte as in the archive;
@@ -10,11 +11,22 @@ Fetches ``bunny.tar.gz`` from the Stanford 3D Scanning Repository, reads
   units written with ``%.7g`` (an exact round trip of the 6-digit originals); normals are
   trimesh ``vertex_normals`` (unit, outward for this mesh) written with ``%.6f``.
 
+srb: downloads the Surface Reconstruction Benchmark data as released with Deep Geometric
+Prior (Williams et al., CVPR 2019; the scans come from Berger et al.'s benchmark): the zip
+``deep_geometric_prior_data.zip`` on Google Drive (file id ``17Elfc1TTRzIQJhaNu5m7SckBH_mdjYSe``,
+about 1.1 GB), streamed to a temporary file beside ``--out``, and unpacks its
+``scans/NAME.ply`` (range scans with normals) and ``ground_truth/NAME.xyz`` (dense points) for
+the five shapes (anchor, daratech, dc, gargoyle, lord_quas) into ``--out/scans`` and
+``--out/ground_truth``, the layout ``sdfrecon bench --suite srb --data OUT`` reads. Its
+``our_reconstructions/`` folder is not unpacked. ``--source`` takes another URL or a local
+copy of the zip (a path or file:// URL), e.g. one downloaded in a browser.
+
 Each file is written to a temporary name and renamed, so a failure never leaves a
 half-written file. Without network access the script prints one line on stderr and
 exits with code 1. Usage::
 
     python scripts/fetch_data.py [--out data] [--force] [--source URL]
+    python scripts/fetch_data.py srb [--out data/srb] [--force] [--source URL-or-zip]
 """
 
 from __future__ import annotations
@@ -23,11 +35,15 @@ import argparse
 import http.client
 import io
 import os
+import re
+import shutil
 import sys
 import tarfile
+import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
+import zipfile
 import zlib
 from pathlib import Path
 
@@ -37,21 +53,39 @@ DEFAULT_SOURCE = "http://graphics.stanford.edu/pub/3Dscanrep/bunny.tar.gz"
 MEMBER = "bunny/reconstruction/bun_zipper.ply"
 PROG = "fetch_data"
 SHARED_HINT = "the shapes are also in ../shared/data if you have that checkout"
+SRB_ID = "17Elfc1TTRzIQJhaNu5m7SckBH_mdjYSe"
+SRB_SOURCE = f"https://drive.usercontent.google.com/download?id={SRB_ID}&export=download&confirm=t"
+SRB_PAGE = f"https://drive.google.com/file/d/{SRB_ID}/view"
+SRB_HINT = f"download deep_geometric_prior_data.zip (about 1.1 GB) from {SRB_PAGE} and pass it with --source PATH"
+SRB_MEMBER = re.compile(r"(?:^|/)(scans|ground_truth)/([A-Za-z0-9][A-Za-z0-9._-]*)\.(ply|xyz)$")
 
 
 class FetchError(Exception):
     """A failure reported as one line on stderr with exit code 1."""
 
 
-def download(url: str, timeout: float = 60.0) -> bytes:
+def download(url: str, timeout: float = 60.0, hint: str = SHARED_HINT) -> bytes:
     """The bytes at ``url`` (http, https or file); FetchError if it cannot be read."""
+    buffer = io.BytesIO()
+    download_to(url, buffer, timeout, hint)
+    return buffer.getvalue()
+
+
+def download_to(url: str, sink: io.RawIOBase | io.BufferedIOBase, timeout: float = 60.0,
+                hint: str = SHARED_HINT) -> int:
+    """Stream the bytes at ``url`` into ``sink`` in 1 MiB blocks; their count. FetchError,
+    one line ending with ``hint``, if the URL cannot be read."""
     host = urllib.parse.urlparse(url).hostname or url
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.read()
+            total = 0
+            while block := response.read(1 << 20):
+                sink.write(block)
+                total += len(block)
+            return total
     except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as exc:
         reason = getattr(exc, "reason", None) or exc
-        raise FetchError(f"could not reach {host} ({reason}); {SHARED_HINT}") from None
+        raise FetchError(f"could not reach {host} ({reason}); {hint}") from None
 
 
 def extract_member(archive: bytes, member: str = MEMBER) -> bytes:
@@ -124,14 +158,98 @@ def fetch(source: str, out: Path, force: bool) -> str:
     return f"wrote {xyz_path} ({n_points} points) and {ply_path}"
 
 
+def srb_members(archive: zipfile.ZipFile) -> dict[str, tuple[zipfile.ZipInfo, zipfile.ZipInfo]]:
+    """name -> (scan, ground truth) entries of an SRB release zip: every ``scans/NAME.ply``
+    that has a ``ground_truth/NAME.xyz`` (at any depth, e.g. under deep_geometric_prior_data/)."""
+    found: dict[str, dict[str, zipfile.ZipInfo]] = {"scans": {}, "ground_truth": {}}
+    for info in archive.infolist():
+        match = SRB_MEMBER.search(info.filename)
+        if match and not info.is_dir() and (match[1] == "scans") == (match[3] == "ply"):
+            found[match[1]][match[2]] = info
+    return {name: (scan, found["ground_truth"][name]) for name, scan in sorted(found["scans"].items())
+            if name in found["ground_truth"]}
+
+
+def _local_zip(source: str) -> Path | None:
+    """The local file a --source names (a path or a file:// URL), else None."""
+    parsed = urllib.parse.urlparse(source)
+    if parsed.scheme == "file":
+        return Path(urllib.request.url2pathname(parsed.path))
+    if parsed.scheme in ("", "c", "d") or len(parsed.scheme) == 1:  # a path (or a Windows drive)
+        return Path(source)
+    return None
+
+
+def fetch_srb(source: str, out: Path, force: bool) -> str:
+    """Download (or open) the SRB zip and unpack scans/ and ground_truth/ into ``out``;
+    returns the message for stdout. Raises FetchError on failure, before writing into out."""
+    scans, truth = out / "scans", out / "ground_truth"
+    if not force and scans.is_dir() and truth.is_dir() and any(scans.glob("*.ply")):
+        return f"{scans} and {truth} already exist (use --force to download again)"
+    local = _local_zip(source)
+    part = None
+    try:
+        if local is not None:
+            if not local.is_file():
+                raise FetchError(f"{local}: no such file")
+            path = local
+        else:
+            where = next(p for p in out.resolve().parents if p.is_dir())  # beside out: same disk
+            with tempfile.NamedTemporaryFile(dir=where, prefix=".srb-", suffix=".zip.part",
+                                             delete=False) as handle:
+                part = Path(handle.name)
+                download_to(source, handle, hint=SRB_HINT)
+            path = part
+        if not zipfile.is_zipfile(path):
+            raise FetchError(f"the download is not a zip archive (Google Drive answers with a web page "
+                             f"when it will not serve the file); {SRB_HINT}")
+        return _unpack_srb(path, out)
+    finally:
+        if part is not None:
+            part.unlink(missing_ok=True)
+
+
+def _unpack_srb(path: Path, out: Path) -> str:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = srb_members(archive)
+            if not members:
+                raise FetchError(f"{path.name} holds no scans/NAME.ply with a ground_truth/NAME.xyz; {SRB_HINT}")
+            try:
+                for folder in ("scans", "ground_truth"):
+                    (out / folder).mkdir(parents=True, exist_ok=True)
+                for name, (scan, truth) in members.items():
+                    for info, target in ((scan, out / "scans" / f"{name}.ply"),
+                                         (truth, out / "ground_truth" / f"{name}.xyz")):
+                        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+                        try:
+                            with archive.open(info) as source, open(tmp, "xb") as sink:
+                                shutil.copyfileobj(source, sink, 1 << 20)
+                            os.replace(tmp, target)
+                        finally:
+                            tmp.unlink(missing_ok=True)
+            except OSError as exc:
+                raise FetchError(f"could not write into {out} ({exc})") from None
+    except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
+        raise FetchError(f"{path.name} is not a readable zip archive ({exc})") from None
+    names = ", ".join(members)
+    return f"wrote {len(members)} scans and ground truths into {out}/scans and {out}/ground_truth ({names})"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=Path("data"), help="output folder")
+    parser.add_argument("dataset", nargs="?", choices=("bunny", "srb"), default="bunny",
+                        help="bunny (default) or srb (the Surface Reconstruction Benchmark, ~1.1 GB)")
+    parser.add_argument("--out", type=Path, default=None, help="output folder (default: data, data/srb)")
     parser.add_argument("--force", action="store_true", help="download even if present")
-    parser.add_argument("--source", default=DEFAULT_SOURCE, help="URL of bunny.tar.gz")
+    parser.add_argument("--source", default=None,
+                        help="URL of bunny.tar.gz, or of the SRB zip (srb: also a local path to it)")
     args = parser.parse_args(argv)
     try:
-        print(fetch(args.source, args.out, args.force))
+        if args.dataset == "srb":
+            print(fetch_srb(args.source or SRB_SOURCE, args.out or Path("data/srb"), args.force))
+        else:
+            print(fetch(args.source or DEFAULT_SOURCE, args.out or Path("data"), args.force))
     except FetchError as exc:
         message = " ".join(str(exc).split())  # always exactly one line
         print(f"{PROG}: error: {message}", file=sys.stderr)

@@ -93,7 +93,7 @@ def test_results_files(first_run):
     assert (records[("sphere", "siren")]["components"], records[("sphere", "siren")]["genus"]) == (1, 0)
     assert records[("sphere", "siren")]["settings"]["siren"]["steps"] == 100
     assert records[("sphere", "siren")]["steps"] == 100
-    assert records[("sphere", "poisson")]["settings"]["poisson"] == {"depth": 6, "trim": None}
+    assert records[("sphere", "poisson")]["settings"]["poisson"] == {"depth": 6, "trim": None, "normals_mode": "auto"}
     for method in ("siren", "poisson"):
         broken = records[("broken", method)]
         assert broken["status"] == "failed" and "broken.off" in broken["error"]
@@ -166,11 +166,11 @@ def test_toml_spec(tmp_path):
     records = {r["shape"]: r for r in summary.ran}
     assert set(records) == {"ball", "ring"} and all(r["status"] == "ok" for r in records.values())
     ball, ring = records["ball"], records["ring"]
-    assert ball["settings"]["poisson"] == {"depth": 5, "trim": 0.05}
+    assert ball["settings"]["poisson"] == {"depth": 5, "trim": 0.05, "normals_mode": "auto"}
     assert ball["settings"]["points"] == 2000 and ball["settings"]["noise"] == 0.001
     assert ball["cloud_points"] == 2000 and (out / "clouds" / "ball.ply").is_file()
     assert not ball["watertight"]  # trimmed
-    assert ring["settings"]["poisson"] == {"depth": 6, "trim": None}
+    assert ring["settings"]["poisson"] == {"depth": 6, "trim": None, "normals_mode": "auto"}
     assert ring["cloud"] == str(tmp_path / "torus_scan.xyz") and ring["cloud_points"] == 2500
     assert ring["normals"] == "estimated" and not (out / "clouds" / "ring.ply").exists()
     assert ring["genus"] == 1 and ring["chamfer_l1_rel"] < 0.01

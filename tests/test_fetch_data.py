@@ -121,3 +121,58 @@ def test_not_a_tarball_fails_cleanly(tmp_path: Path) -> None:
     bogus.write_bytes(octahedron_ply())
     result = run_script("--source", bogus.as_uri(), "--out", "data", cwd=tmp_path)
     assert_clean_failure(result, tmp_path / "data")
+
+
+# --- srb ---------------------------------------------------------------------------------------
+
+
+def make_zip(path: Path, members: dict[str, bytes]) -> Path:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
+
+
+def test_srb_unreachable_source_fails_cleanly(tmp_path: Path) -> None:
+    """No network here: an unreachable URL fails with one line, no folder, no partial file."""
+    result = run_script("srb", "--source", "http://127.0.0.1:9/deep_geometric_prior_data.zip",
+                        "--out", "data/srb", cwd=tmp_path)
+    (line,) = assert_clean_failure(result, tmp_path / "data")
+    assert line.startswith("fetch_data: error: could not reach 127.0.0.1 (")
+    assert "drive.google.com/file/d/17Elfc1TTRzIQJhaNu5m7SckBH_mdjYSe" in line and "--source PATH" in line
+    assert list(tmp_path.iterdir()) == []  # the streamed .zip.part is gone too
+
+
+def test_srb_unpacks_the_release_layout(tmp_path: Path) -> None:
+    root = "deep_geometric_prior_data/"
+    members = {root + "scans/anchor.ply": b"ply scan bytes", root + "ground_truth/anchor.xyz": b"1 2 3\n",
+               root + "scans/dc.ply": b"no ground truth for me",
+               root + "our_reconstructions/anchor.ply": b"not unpacked", root + "README": b"x"}
+    archive = make_zip(tmp_path / "srb.zip", members)
+    for source in (archive.as_uri(), str(archive)):
+        result = run_script("srb", "--source", source, "--out", "bench", "--force", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == "wrote 1 scans and ground truths into bench/scans and bench/ground_truth (anchor)"
+    assert (tmp_path / "bench/scans/anchor.ply").read_bytes() == b"ply scan bytes"
+    assert (tmp_path / "bench/ground_truth/anchor.xyz").read_bytes() == b"1 2 3\n"
+    assert sorted(p.name for p in (tmp_path / "bench").rglob("*")) == ["anchor.ply", "anchor.xyz",
+                                                                       "ground_truth", "scans"]
+    again = run_script("srb", "--source", str(archive), "--out", "bench", cwd=tmp_path)
+    assert again.returncode == 0 and "already exist (use --force" in again.stdout
+
+
+@pytest.mark.parametrize(("content", "problem"), [
+    (b"<!DOCTYPE html><html>Google Drive can't scan this file for viruses</html>", "is not a zip archive"),
+    ("zip", "holds no scans/NAME.ply with a ground_truth/NAME.xyz"),
+])
+def test_srb_bad_downloads_fail_cleanly(tmp_path: Path, content, problem) -> None:
+    path = tmp_path / "download.zip"
+    if content == "zip":
+        make_zip(path, {"deep_geometric_prior_data/scans/anchor.ply": b"scan only"})
+    else:
+        path.write_bytes(content)
+    result = run_script("srb", "--source", path.as_uri(), "--out", "out/srb", cwd=tmp_path)
+    (line,) = assert_clean_failure(result, tmp_path / "out")
+    assert problem in line

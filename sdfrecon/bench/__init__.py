@@ -9,9 +9,16 @@ to a temporary folder, reconstructs, scores the mesh against the reference with
 record. The driver alone writes under ``--out``, so workers need no shared filesystem:
 
     OUT/clouds/<shape>.ply            the sampled clouds (folder specs, TOML shapes without cloud)
-    OUT/meshes/<shape>__<method>.ply  the reconstructions
+    OUT/meshes/<shape>__<method>.ply  the reconstructions (suite 'shapes')
+    OUT/meshes/<method>/<shape>.ply   the reconstructions (suite 'srb'), in the scan's coordinates
     OUT/results.jsonl                 one record per job (the latest attempt), the source of truth
     OUT/results.csv, OUT/results.md   the same records as a table, and per-method mean/median
+
+A *suite* says what the input is (:data:`~sdfrecon.bench.specs.SUITES`): 'shapes', a folder
+of meshes or a TOML spec, scored against each shape's reference; 'srb', a folder in the
+Surface Reconstruction Benchmark's release layout (scans/NAME.ply, ground_truth/NAME.xyz),
+scored in the published protocol (:mod:`sdfrecon.evaluation.srb`) plus the tool's own metrics
+(:mod:`sdfrecon.bench.srb`).
 
 Every result file is rewritten atomically after each finished job, from all records
 (earlier runs' included), so a crash or Ctrl-C loses at most the jobs in flight. A job is
@@ -44,9 +51,13 @@ from sdfrecon.bench.jobs import run_job
 from sdfrecon.bench.report import markdown_report
 from sdfrecon.bench.specs import (
     METHODS,
+    SUITES,
     BenchOptions,
     Shape,
+    Suite,
+    get_suite,
     load_shapes,
+    load_suite,
     parse_methods,
     siren_config,
 )
@@ -54,11 +65,19 @@ from sdfrecon.bench.specs import (
 __all__ = [
     "METHODS",
     "RAY_MISSING",
+    "SUITES",
     "BenchOptions",
     "BenchSummary",
     "Executor",
     "Shape",
+    "Suite",
+    "_Job",
+    "_lock",
+    "_run_local",
+    "_run_ray",
+    "get_suite",
     "load_shapes",
+    "load_suite",
     "markdown_report",
     "parse_methods",
     "run_bench",

@@ -20,7 +20,7 @@ from pathlib import Path
 from sdfrecon.bench.executors import RAY_MISSING, Prepared, _run_local, _run_ray
 from sdfrecon.bench.jobs import _error_text, _failure, _Job, _settings
 from sdfrecon.bench.report import _csv, markdown_report
-from sdfrecon.bench.specs import METHODS, BenchOptions, Shape, load_shapes, parse_methods
+from sdfrecon.bench.specs import SUITES, BenchOptions, Shape, get_suite, load_suite, parse_methods
 from sdfrecon.errors import InputError
 
 log = logging.getLogger("sdfrecon")
@@ -63,7 +63,7 @@ class _Results:
     def finished(self, job: _Job) -> bool:
         record = self.records.get(job.key)
         return (record is not None and record.get("status") == "ok"
-                and (self.out / "meshes" / f"{job.stem}.ply").is_file())
+                and (self.out / job.mesh).is_file())
 
     def add(self, record: dict) -> None:
         self.records[(record["shape"], record["method"])] = record
@@ -112,7 +112,8 @@ class _Preparer:
                 "threads": self.threads, "cloud_name": cloud.name, "cloud": cloud.read_bytes(),
                 "reference_name": None if shape.reference is None else shape.reference.name,
                 "reference": reference, "samples": self.options.samples, "seed": self.options.seed,
-                "exact": self.options.exact}
+                "exact": self.options.exact, "protocol": SUITES[shape.suite].protocol,
+                "srb_samples": self.options.srb_samples}
 
     def _sampled_cloud(self, shape: Shape) -> Path:
         path = self.out / "clouds" / f"{shape.name}.ply"
@@ -158,7 +159,7 @@ def _lock(out: Path):
 
 def run_bench(
     shapes: Path,
-    methods: str | Sequence[str] = METHODS,
+    methods: str | Sequence[str] | None = None,
     out: Path = Path("out/bench"),
     jobs: int | None = None,
     executor: str = "local",
@@ -166,9 +167,12 @@ def run_bench(
     options: BenchOptions | None = None,
     ray_cpus: int = 1,
     progress: bool = False,
+    suite: str = "shapes",
 ) -> BenchSummary:
-    """Run every (shape, method) job of ``shapes`` (a folder of meshes or a TOML file, see
-    :func:`load_shapes`) that is not finished under ``out``; see :mod:`sdfrecon.bench`.
+    """Run every (shape, method) job of ``shapes`` that is not finished under ``out``; see
+    :mod:`sdfrecon.bench`. ``suite`` says what ``shapes`` is: 'shapes', a folder of meshes or
+    a TOML file (:func:`load_shapes`); 'srb', a folder in the SRB release layout, scored in the
+    published protocol (:mod:`sdfrecon.bench.srb`). methods: None -> the suite's default.
 
     jobs: local: worker processes (default 1), each with ``torch.set_num_threads(max(1,
     os.cpu_count() // jobs))``; ray: tasks in flight (default: the cluster's CPUs / ray_cpus),
@@ -177,7 +181,7 @@ def run_bench(
     InputError for an unusable spec or option; failing jobs are recorded, not raised.
     """
     options = options or BenchOptions()
-    methods = parse_methods(methods)
+    methods = parse_methods(get_suite(suite).default_methods if methods is None else methods)
     if executor not in ("local", "ray"):
         raise InputError("--executor", f"must be local or ray, got {executor!r}")
     if address is not None and executor != "ray":
@@ -192,7 +196,7 @@ def run_bench(
             import ray  # noqa: F401 - fail before any work when Ray is missing
         except ImportError:
             raise InputError("--executor ray", RAY_MISSING) from None
-    shape_list = load_shapes(shapes, options)
+    shape_list = load_suite(suite, shapes, options)
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputError(out, "is a file, not a folder")
@@ -241,17 +245,18 @@ def _run(shape_list: list[Shape], methods: tuple[str, ...], out: Path, jobs: int
     def finish(job: _Job, result: dict) -> None:
         record = dict(result["record"])
         record["settings"] = job.settings
+        record["suite"] = job.shape.suite
         record["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         cloud = job.shape.cloud or out / "clouds" / f"{job.shape.name}.ply"
         record["cloud"] = str(cloud) if cloud.is_file() else None
         record["reference"] = None if job.shape.reference is None else str(job.shape.reference)
-        mesh_path = out / "meshes" / f"{job.stem}.ply"
+        mesh_path = out / job.mesh
         if result.get("mesh") is not None:
             from sdfrecon.io import atomic_write
 
             with atomic_write(mesh_path, overwrite=True) as tmp:
                 tmp.write_bytes(result["mesh"])
-            record["mesh"] = str(mesh_path.relative_to(out))
+            record["mesh"] = job.mesh
         if record.get("status") != "ok":
             log.warning("%s failed: %s", job.stem, record.get("error"))
             if result.get("traceback"):

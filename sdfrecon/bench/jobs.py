@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sdfrecon.bench.specs import BenchOptions, Shape, siren_config
+from sdfrecon.bench.specs import METHOD_NORMALS, SUITES, BenchOptions, Shape, siren_config
 from sdfrecon.errors import InputError
 
 # --- in the driver ------------------------------------------------------------------------------
@@ -42,6 +42,11 @@ class _Job:
     def stem(self) -> str:
         return f"{self.shape.name}__{self.method}"
 
+    @property
+    def mesh(self) -> str:
+        """The mesh's path relative to OUT, as the shape's suite lays meshes out."""
+        return SUITES[self.shape.suite].mesh_path(self.shape.name, self.method)
+
 
 def _settings(shape: Shape, method: str, options: BenchOptions) -> dict:
     """What decides a job's result (kept in its record; a re-run warns when it changed)."""
@@ -49,10 +54,23 @@ def _settings(shape: Shape, method: str, options: BenchOptions) -> dict:
              {"points": shape.points, "noise": shape.noise, "outliers": shape.outliers, "seed": shape.seed})
     settings: dict[str, Any] = {**cloud, "samples": options.samples, "eval_seed": options.seed,
                                 "exact": options.exact}
-    if method == "siren":
-        settings["siren"] = {**options.siren, **shape.siren}
+    if shape.suite != "shapes":
+        settings["suite"] = shape.suite
+        settings["reference"] = str(shape.reference)
+    if SUITES[shape.suite].protocol == "srb":
+        settings["srb_samples"] = options.srb_samples
+    mode = METHOD_NORMALS[method]
+    if method.startswith("siren"):
+        settings["siren"] = {**options.siren, **shape.siren, "normals_mode": mode}
     else:
         settings["poisson"] = {"depth": options.poisson_depth, "trim": options.poisson_trim, **shape.poisson}
+        settings["poisson"]["normals_mode"] = mode
+        if mode == "estimate":
+            from sdfrecon.config import NormalsConfig
+
+            normals = NormalsConfig()
+            settings["poisson"].update(normal_neighbours=normals.normal_neighbours,
+                                       orient_neighbours=normals.orient_neighbours)
     return settings
 
 
@@ -99,7 +117,8 @@ def _run_poisson(cloud: Path, mesh: Path, settings: dict, threads: int) -> dict:
     from sdfrecon.evaluation.poisson import poisson_file
 
     options = settings["poisson"]
-    info = poisson_file(cloud, mesh, depth=options["depth"], trim=options["trim"])
+    info = poisson_file(cloud, mesh, depth=options["depth"], trim=options["trim"],
+                        normals_mode=options.get("normals_mode", "auto"))
     return {"cloud_points": info["points"], "normals": info["normals"], "load_seconds": info["load_seconds"],
             "poisson_seconds": info["poisson_seconds"]}
 
@@ -107,12 +126,14 @@ def _run_poisson(cloud: Path, mesh: Path, settings: dict, threads: int) -> dict:
 def _import_method(method: str) -> None:
     import importlib
 
-    for module in {"siren": ("torch", "sdfrecon.pipeline", "sdfrecon.sdf.fit", "sdfrecon.sdf.extract"),
-                   "poisson": ("open3d", "sdfrecon.evaluation.poisson", "sdfrecon.pipeline")}[method]:
+    siren = ("torch", "sdfrecon.pipeline", "sdfrecon.sdf.fit", "sdfrecon.sdf.extract")
+    poisson = ("open3d", "sdfrecon.evaluation.poisson", "sdfrecon.pipeline")
+    for module in siren if method.startswith("siren") else poisson:
         importlib.import_module(module)
 
 
-_RUNNERS: dict[str, Callable[[Path, Path, dict, int], dict]] = {"siren": _run_siren, "poisson": _run_poisson}
+_RUNNERS: dict[str, Callable[[Path, Path, dict, int], dict]] = {
+    "siren": _run_siren, "siren-free": _run_siren, "poisson": _run_poisson, "poisson-estimated": _run_poisson}
 
 
 def _error_text(err: BaseException) -> str:
@@ -153,9 +174,15 @@ def run_job(job: dict) -> dict:
             record["peak_rss_mb"] = _maxrss_mb()
             mesh_bytes = mesh_path.read_bytes()
             record.update(_support(mesh_path, cloud, job))
-            if job.get("reference") is not None:
+            if job.get("protocol") == "srb":
+                from sdfrecon.bench.srb import score_srb
+
                 t1 = time.perf_counter()
-                record.update(_score(mesh_path, tmp / "reference" / job["reference_name"], job))
+                record.update(score_srb(mesh_path, cloud, _written(tmp, job), job))
+                record["eval_seconds"] = time.perf_counter() - t1
+            elif job.get("reference") is not None:
+                t1 = time.perf_counter()
+                record.update(_score(mesh_path, _written(tmp, job), job))
                 record["eval_seconds"] = time.perf_counter() - t1
             else:
                 from sdfrecon.evaluation.metrics import topology
@@ -181,12 +208,18 @@ def _support(mesh_path: Path, cloud_path: Path, job: dict) -> dict:
                             samples=job["samples"], seed=job["seed"])
 
 
+def _written(tmp: Path, job: dict) -> Path:
+    """The job's reference bytes written to a file under tmp; its path."""
+    path = tmp / "reference" / job["reference_name"]
+    path.parent.mkdir()
+    path.write_bytes(job["reference"])
+    return path
+
+
 def _score(mesh_path: Path, reference_path: Path, job: dict) -> dict:
     from sdfrecon.evaluation.scoring import evaluate_mesh, load_reference
     from sdfrecon.io import load_mesh
 
-    reference_path.parent.mkdir()
-    reference_path.write_bytes(job["reference"])
     reference = load_reference(reference_path)
     metrics = evaluate_mesh(load_mesh(mesh_path), reference, samples=job["samples"],
                             seed=job["seed"], exact=job["exact"])

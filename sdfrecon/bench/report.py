@@ -13,6 +13,8 @@ import math
 import statistics
 from typing import Any
 
+from sdfrecon.bench.srb import srb_section
+
 # Leading columns of results.csv, in this order; the other keys follow alphabetically.
 _COLUMNS = (
     "shape", "method", "status", "error", "seconds", "peak_rss_mb", "start_rss_mb", "eval_seconds",
@@ -105,4 +107,5 @@ def markdown_report(records: list[dict]) -> str:
         for r in failed:
             error = str(r.get("error") or "").replace("|", "\\|")
             lines.append(f"| {r['shape']} | {r['method']} | {error} |")
+    lines += srb_section(records)  # the SRB suite's protocol and the published rows, if any
     return "\n".join(lines) + "\n"

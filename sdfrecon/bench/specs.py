@@ -1,5 +1,5 @@
-"""Benchmark specs: the shared options, the shapes (a folder of meshes or a TOML file), the
-methods, and the SIREN config a job's overrides resolve to.
+"""Benchmark specs: the shared options, the suites and their shapes (a folder of meshes or a
+TOML file; an SRB-layout folder), the methods, and the SIREN config a job's overrides resolve to.
 
 Everything here runs in the driver before any work starts, so that a bad spec fails with an
 :class:`~sdfrecon.errors.InputError` at once, not later in a worker.
@@ -19,7 +19,14 @@ import tyro
 
 from sdfrecon.errors import InputError
 
-METHODS: tuple[str, ...] = ("siren", "poisson")
+METHODS: tuple[str, ...] = ("siren", "siren-free", "poisson", "poisson-estimated")
+"""siren: the file's normals (estimated where it has none); siren-free: normal-free training
+(normals_mode free); poisson: screened Poisson with the file's normals (estimated where it has
+none); poisson-estimated: screened Poisson with normals estimated and oriented as sdfrecon does
+(normals_mode estimate), whatever the file holds."""
+METHOD_NORMALS: dict[str, str] = {"siren": "auto", "siren-free": "free", "poisson": "auto",
+                                  "poisson-estimated": "estimate"}
+"""The normals_mode (see NormalsConfig) each method runs with; it is the method's, not an option."""
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _SHAPE_KEYS = {"name", "cloud", "reference", "points", "noise", "outliers", "seed", "siren", "poisson"}
 _POISSON_KEYS = {"depth", "trim"}
@@ -82,6 +89,9 @@ class BenchOptions:
     """Poisson octree depth."""
     poisson_trim: Annotated[float | None, tyro.conf.arg(name="trim")] = None
     """Poisson density-trimming quantile (default: no trimming)."""
+    srb_samples: int = 1_000_000
+    """Suite srb: points sampled on each reconstruction for d_C, d_H, d_C->, d_H-> (the
+    published protocol samples 1,000,000; fewer is faster and no longer that protocol)."""
 
     def __post_init__(self) -> None:
         """--siren-steps and --resolution are short for --siren steps=... resolution=...;
@@ -93,13 +103,17 @@ class BenchOptions:
     def check(self) -> None:
         """InputError, naming the command-line option, for a value no job could use (before
         any work starts, not in a worker)."""
-        for name, value in (("points", self.points), ("samples", self.samples)):
+        for name, value in (("points", self.points), ("samples", self.samples),
+                            ("srb-samples", self.srb_samples)):
             if value < 1:
                 raise InputError(f"--{name}", f"must be >= 1, got {value}")
         if self.seed < 0:
             raise InputError("--seed", f"must be >= 0, got {self.seed}")
         if self.poisson_trim is not None and not 0.0 <= self.poisson_trim < 1.0:
             raise InputError("--trim", f"must be a quantile in [0, 1), got {self.poisson_trim}")
+        if "normals_mode" in {k.replace("-", "_") for k in self.siren}:
+            raise InputError("--siren", "normals_mode is set by the method (siren: the file's normals, "
+                                        "siren-free: none); remove it")
         try:
             siren_config(self.siren)
         except (TypeError, ValueError) as err:
@@ -121,6 +135,56 @@ class Shape:
     seed: int
     siren: dict[str, Any]
     poisson: dict[str, Any]
+    suite: str = "shapes"
+    """The suite the shape belongs to: decides where its meshes go and how they are scored."""
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A kind of benchmark input: how its shapes are found, which methods run by default, how
+    jobs are scored and where the meshes go (relative to OUT/meshes)."""
+
+    name: str
+    default_methods: tuple[str, ...]
+    protocol: str
+    """'reference': metrics against each shape's reference (sdfrecon.evaluation.scoring); 'srb': the
+    published SRB protocol against ground_truth/ and the scan, plus the tool's own metrics."""
+    mesh_layout: str
+    """'flat': OUT/meshes/<shape>__<method>.ply; 'by-method': OUT/meshes/<method>/<shape>.ply."""
+
+    def mesh_path(self, shape: str, method: str) -> str:
+        """A job's mesh, relative to OUT (POSIX separators, as results.jsonl records it)."""
+        if self.mesh_layout == "by-method":
+            return f"meshes/{method}/{shape}.ply"
+        return f"meshes/{shape}__{method}.ply"
+
+
+SUITES: dict[str, Suite] = {
+    "shapes": Suite("shapes", ("siren", "poisson"), "reference", "flat"),
+    "srb": Suite("srb", METHODS, "srb", "by-method"),
+}
+
+
+def get_suite(name: str) -> Suite:
+    """The suite of that name; InputError naming --suite otherwise."""
+    if name not in SUITES:
+        raise InputError("--suite", f"unknown suite {name!r} (available: {', '.join(SUITES)})")
+    return SUITES[name]
+
+
+def load_suite(suite: str, data: Path, options: BenchOptions) -> list[Shape]:
+    """The shapes of ``data`` read as ``suite``: 'shapes' -> :func:`load_shapes` (a folder of
+    meshes or a TOML file); 'srb' -> every scans/NAME.ply with its ground_truth/NAME.xyz (the
+    scan is the cloud, the ground truth the reference)."""
+    if get_suite(suite).name == "shapes":
+        return load_shapes(data, options)
+    from sdfrecon.bench.srb import srb_shapes
+
+    shapes = []
+    for name, scan, truth in srb_shapes(data):
+        _check_name(data, name)
+        shapes.append(Shape(name, truth, scan, 0, 0.0, 0.0, options.seed, {}, {}, suite=suite))
+    return shapes
 
 
 def parse_methods(text: str | Sequence[str]) -> tuple[str, ...]:
@@ -236,6 +300,8 @@ def _toml_shapes(spec: Path, options: BenchOptions) -> list[Shape]:
             seed = _typed(merged.get("seed", options.seed), int, "seed", minimum=0)
             siren = {**_table(defaults.get("siren", {}), "siren"), **_table(row.get("siren", {}), "siren")}
             siren_config(siren)  # unknown or mistyped options fail now, not in a worker
+            if "normals_mode" in {k.replace("-", "_") for k in siren}:
+                raise ValueError("siren: normals_mode is set by the method (siren, siren-free)")
             poisson = {**_table(defaults.get("poisson", {}), "poisson"), **_table(row.get("poisson", {}), "poisson")}
             bad = set(poisson) - _POISSON_KEYS
             if bad:

@@ -16,7 +16,7 @@ import tyro
 
 from sdfrecon.bench.specs import BenchOptions
 from sdfrecon.cli.common import Common, Output
-from sdfrecon.errors import TrainingError
+from sdfrecon.errors import InputError, TrainingError
 
 
 @dataclass
@@ -57,14 +57,30 @@ class Bench(Common):
     of the worker; collected in OUT/results.jsonl, results.csv and results.md (per shape,
     and mean/median per method). A re-run skips the finished jobs and retries failed ones.
     Exit code 1 when a job failed (its error is in the results; the other jobs still ran).
+
+    --suite srb --data DIR runs the Surface Reconstruction Benchmark in its published
+    protocol: DIR/scans/NAME.ply (the input scans) and DIR/ground_truth/NAME.xyz (dense
+    ground truth); meshes go to OUT/meshes/METHOD/NAME.ply in the scan's coordinates and
+    are scored as DiGS's compute_metrics_srb.py scores them (d_C, d_H, d_C->, d_H->, 1,000,000
+    samples, original units), beside the published numbers in results.md.
     """
 
-    shapes: Path
-    """A folder of meshes (a cloud is sampled from each: --points, --noise, --seed; written to
-    OUT/clouds/) or a TOML file of [[shape]] tables (name, reference, cloud, points, noise,
-    outliers, seed, [shape.siren] and [shape.poisson] options; see sdfrecon/bench/specs.py)."""
-    methods: str = "siren,poisson"
-    """Comma-separated methods: siren, poisson."""
+    shapes: Path | None = None
+    """Suite shapes: a folder of meshes (a cloud is sampled from each: --points, --noise,
+    --seed; written to OUT/clouds/) or a TOML file of [[shape]] tables (name, reference, cloud,
+    points, noise, outliers, seed, [shape.siren] and [shape.poisson] options; see
+    sdfrecon/bench/specs.py)."""
+    suite: Literal["shapes", "srb"] = "shapes"
+    """shapes: --shapes as above; srb: the SRB release layout in --data, scored in the
+    published protocol."""
+    data: Path | None = None
+    """Suite srb: the folder holding scans/NAME.ply and ground_truth/NAME.xyz (e.g. the
+    deep_geometric_prior_data folder that `python scripts/fetch_data.py srb` unpacks)."""
+    methods: str | None = None
+    """Comma-separated methods: siren (file normals), siren-free (normal-free training), poisson
+    (file normals), poisson-estimated (normals estimated and oriented); default: siren,poisson
+    (suite shapes), all four (suite srb). Where a file has no normals, siren and poisson
+    estimate them too (the record's 'normals' says so)."""
     out: Annotated[Path, tyro.conf.arg(aliases=("-o",))] = Path("out/bench")
     """Output folder (created; results accumulate there across runs)."""
     jobs: int | None = None
@@ -83,8 +99,18 @@ class Bench(Common):
     def run(self) -> None:
         from sdfrecon.bench import run_bench
 
-        summary = run_bench(self.shapes, self.methods, self.out, self.jobs, self.executor,
-                            self.address, self.shared, self.ray_cpus, progress=not self.quiet)
+        if self.suite == "srb":
+            if self.data is None or self.shapes is not None:
+                raise InputError("--suite srb", "takes the benchmark folder as --data DIR (and no --shapes)")
+            source = self.data
+        else:
+            if self.shapes is None or self.data is not None:
+                raise InputError("--suite shapes", "takes --shapes (a folder of meshes or a TOML file), "
+                                                   "not --data")
+            source = self.shapes
+        summary = run_bench(source, self.methods, self.out, self.jobs, self.executor,
+                            self.address, self.shared, self.ray_cpus, progress=not self.quiet,
+                            suite=self.suite)
         failed = summary.failed
         print(f"{len(summary.ran)} job(s) run ({len(failed)} failed), {len(summary.skipped)} already "
               f"finished; results in {self.out / 'results.md'}")

