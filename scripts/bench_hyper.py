@@ -6,7 +6,9 @@ fitted to the observed pixels alone, and scipy griddata linear, cubic and neares
 
 prints a markdown table (mean over the images, and per image at 10 %) and writes the plot
 and a JSON file of every number beside it. Each image and share gets one random mask
-(seeded), shared by every method.
+(seeded by the image's place in the list and the share), shared by every method. To use
+several cores, run one process per image (--images X --plot out/X.png, each with the
+image's --index) and then --merge their JSON files.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ import numpy as np
 
 
 def run(model_dir: Path, shares: list[float], sources: list[str], fit_steps: list[int],
-        siren_steps: int, seed: int) -> list[dict]:
+        ensembles: list[int], siren_steps: int, seed: int, first_index: int = 0,
+        methods: tuple[str, ...] = ("linear", "cubic", "nearest", "siren")) -> list[dict]:
     import dataclasses
 
     from sdfrecon.image import hyper_baselines, hyper_data
@@ -28,26 +31,30 @@ def run(model_dir: Path, shares: list[float], sources: list[str], fit_steps: lis
     from sdfrecon.image.hyper_complete import CompleteConfig, complete
     from sdfrecon.image.hyper_train import HyperModel
 
-    model = HyperModel.load(model_dir)
+    model = HyperModel.load(model_dir) if model_dir is not None else None
     siren_train = dataclasses.replace(hyper_baselines.SIREN_TRAIN, steps=siren_steps)
     rows = []
-    for i, source in enumerate(sources):
+    for i, source in enumerate(sources, start=first_index):
         image = hyper_data.load_grey(source)
         name = Path(source).stem if not source.startswith("skimage:") else source
         for j, share in enumerate(shares):
             mask = hyper_data.random_mask(*image.shape, hyper_data.observed_count(share, image.size),
                                           np.random.default_rng([seed, i, j]))
             results: dict[str, tuple[np.ndarray, float]] = {}
-            for steps in fit_steps:
+            variants = [(steps, 1) for steps in fit_steps] + [(0, e) for e in ensembles if e > 1]
+            variants = variants if model is not None else []
+            for steps, ensemble in variants:
                 t = time.perf_counter()
-                out = complete(model.network, image, mask, CompleteConfig(fit_steps=steps, render_2x=False))
-                label = "hypernetwork" if steps == 0 else f"hypernetwork + {steps} fit steps"
+                out = complete(model.network, image, mask,
+                               CompleteConfig(fit_steps=steps, ensemble=ensemble, render_2x=False))
+                label = "hypernetwork" + (f" + {steps} fit steps" if steps else "") + (
+                    f" x{ensemble} symmetries" if ensemble > 1 else "")
                 results[label] = (out.completed, time.perf_counter() - t)
-            for method in ("linear", "cubic", "nearest"):
+            for method in (m for m in methods if m != "siren"):
                 t = time.perf_counter()
                 results[f"griddata {method}"] = (hyper_baselines.interpolation(image, mask, method),
                                                  time.perf_counter() - t)
-            if siren_steps > 0:
+            if siren_steps > 0 and "siren" in methods:
                 t = time.perf_counter()
                 results["SIREN on the observed pixels"] = (
                     hyper_baselines.siren_on_observed(image, mask, config=siren_train), time.perf_counter() - t)
@@ -112,14 +119,27 @@ def plot(rows: list[dict], path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, required=True, help="model folder of `sdfrecon hyper train`")
+    parser.add_argument("--baselines", default="linear,cubic,nearest,siren",
+                        help="baselines to run (griddata methods and siren; '' for none)")
+    parser.add_argument("--model", type=Path, help="model folder of `sdfrecon hyper train`")
     parser.add_argument("--shares", default="0.01,0.05,0.1,0.25,0.5")
     parser.add_argument("--images", default=None, help="comma-separated sources (default: the validation split)")
     parser.add_argument("--fit-steps", default="0,20", help="test-time fitting steps to compare (0: none)")
-    parser.add_argument("--siren-steps", type=int, default=300, help="steps of the per-image SIREN (0: skip)")
+    parser.add_argument("--ensembles", default="8", help="symmetry ensembles to compare (1: none)")
+    parser.add_argument("--siren-steps", type=int, default=200, help="steps of the per-image SIREN (0: skip)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--index", type=int, default=0, help="place of the first image in the full list (masks)")
     parser.add_argument("--plot", type=Path, default=Path("docs/hyper_bench.png"))
+    parser.add_argument("--merge", default=None,
+                        help="comma-separated JSON files of earlier runs (one per image, say, run in "
+                             "parallel): table and plot of their rows together, nothing run")
     args = parser.parse_args()
+    if args.merge:
+        rows = [r for f in args.merge.split(",") for r in json.loads(Path(f).read_text())]
+        print(table(rows))
+        plot(rows, args.plot)
+        args.plot.with_suffix(".json").write_text(json.dumps(rows, indent=1) + "\n")
+        return
     import torch
 
     from sdfrecon.image import hyper_data
@@ -127,7 +147,9 @@ def main() -> None:
     torch.set_num_threads(1)
     sources = args.images.split(",") if args.images else hyper_data.validation_sources()
     rows = run(args.model, [float(s) for s in args.shares.split(",")], sources,
-               [int(s) for s in args.fit_steps.split(",")], args.siren_steps, args.seed)
+               [int(s) for s in args.fit_steps.split(",")], [int(s) for s in args.ensembles.split(",")],
+               args.siren_steps, args.seed, args.index,
+               tuple(m for m in args.baselines.split(",") if m))
     print()
     print(table(rows))
     plot(rows, args.plot)

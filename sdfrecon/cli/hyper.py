@@ -78,6 +78,8 @@ class HyperComplete(Common):
     fit_steps: int = 0
     """Adam steps fitting each generated SIREN to its observed pixels (test-time fitting;
     0, the default, measured best in docs/hyper.md)."""
+    ensemble: int = 1
+    """Average the completions of this many turns and flips of the image (1, 2, 4 or 8)."""
     overwrite: bool = False
     """Replace existing files in OUT_DIR."""
 
@@ -86,7 +88,7 @@ class HyperComplete(Common):
         from sdfrecon.image.hyper_files import complete_files
 
         s = complete_files(self.model, self.image, self.output, self.keep, self.mask, self.seed,
-                           self.fit_steps, self.overwrite)
+                           self.fit_steps, self.ensemble, self.overwrite)
         print(f"wrote {self.output}/completed.png ({s['size'][0]}x{s['size'][1]}, {s['observed']} pixels "
               f"observed): PSNR {s['psnr']} dB, SSIM {s['ssim']} (linear interpolation {s['linear_psnr']} dB) "
               f"in {s['complete_seconds']:.1f} s")

@@ -32,6 +32,9 @@ class CompleteConfig:
     """Tiles generated at once (bounds the memory: ~1 MB a tile)."""
     render_2x: bool = True
     """Also sample the SIRENs at twice the resolution."""
+    ensemble: int = 1
+    """Average over this many symmetries of the square (1, 2, 4 or 8: the image turned and
+    flipped, completed, and turned back); the network was trained on all eight."""
 
 
 @dataclass
@@ -92,33 +95,19 @@ def _fit_tiles(network: HyperSiren, params, windows: torch.Tensor, std: torch.Te
     return [(w.detach(), b.detach()) for w, b in leaves]
 
 
-def complete(network: HyperSiren, image: np.ndarray, mask: np.ndarray,
-             config: CompleteConfig = CompleteConfig()) -> Completion:
-    """Complete ``image`` (H, W) in [0, 1] from its pixels where ``mask`` (H, W) is True."""
+def _tiles(network: HyperSiren, img: np.ndarray, msk: np.ndarray, base: np.ndarray,
+           base2: np.ndarray | None, config: CompleteConfig) -> tuple[np.ndarray, np.ndarray | None]:
+    """The blended SIRENs of every tile of img (H, W) at 1x and (with base2) 2x, unclipped."""
     cfg = network.config
     p, c = cfg.patch, cfg.context
-    h, w = image.shape
-    # Images smaller than a patch: pad with unobserved pixels (the interpolation fills them).
-    hp, wp = max(h, p), max(w, p)
-    img = np.zeros((hp, wp), np.float32)
-    img[:h, :w] = image
-    msk = np.zeros((hp, wp), bool)
-    msk[:h, :w] = mask
-    base = hyper_data.interpolate(img, msk)
+    hp, wp = img.shape
     stack = hyper_data.window_stack(img, msk, base, c)
-    base2 = None
-    if config.render_2x:
-        rows = (np.arange(2 * hp) + 0.5) / 2 - 0.5
-        cols = (np.arange(2 * wp) + 0.5) / 2 - 0.5
-        queries = np.stack(np.meshgrid(rows, cols, indexing="ij"), -1).reshape(-1, 2)
-        base2 = hyper_data.interpolate(img, msk, queries=queries).reshape(2 * hp, 2 * wp)
     origins = [(y, x) for y in tile_starts(hp, p, p // 2) for x in tile_starts(wp, p, p // 2)]
     weight = np.outer(tent(p), tent(p))
     weight2 = np.outer(tent(2 * p), tent(2 * p))
     acc, wsum = np.zeros((hp, wp)), np.zeros((hp, wp))
     acc2, wsum2 = np.zeros((2 * hp, 2 * wp)), np.zeros((2 * hp, 2 * wp))
     coords2 = torch.from_numpy(data.pixel_coordinates(2 * p, 2 * p))
-    network.eval()
     s = p + 2 * c
     for start in range(0, len(origins), config.tiles_per_batch):
         batch = origins[start:start + config.tiles_per_batch]
@@ -130,7 +119,7 @@ def complete(network: HyperSiren, image: np.ndarray, mask: np.ndarray,
         with torch.no_grad():
             out = network.core(windows) + std[:, None, None] * siren_forward(
                 params, network.layers, network.coords).view(-1, p, p)
-            out2 = None
+            blend_into(acc, wsum, batch, out.numpy(), weight, 1)
             if base2 is not None:
                 res2 = siren_forward(params, network.layers, coords2).view(-1, 2 * p, 2 * p)
                 if cfg.residual:
@@ -138,13 +127,54 @@ def complete(network: HyperSiren, image: np.ndarray, mask: np.ndarray,
                                                        for y, x in batch]))
                 else:
                     core2 = mean[:, None, None]
-                out2 = (core2 + std[:, None, None] * res2).numpy()
-        blend_into(acc, wsum, batch, out.numpy(), weight, 1)
+                blend_into(acc2, wsum2, batch, (core2 + std[:, None, None] * res2).numpy(), weight2, 2)
+    return acc / wsum, (acc2 / wsum2 if base2 is not None else None)
+
+
+def _turn(a: np.ndarray, k: int, flip: bool) -> np.ndarray:
+    """One of the 8 symmetries of the square: k quarter turns, then a left-right flip."""
+    a = np.rot90(a, k)
+    return np.ascontiguousarray(a[:, ::-1] if flip else a)
+
+
+def _unturn(a: np.ndarray, k: int, flip: bool) -> np.ndarray:
+    return np.ascontiguousarray(np.rot90(a[:, ::-1] if flip else a, -k))
+
+
+SYMMETRIES = [(0, False), (2, True), (1, False), (3, True), (2, False), (0, True), (3, False), (1, True)]
+"""The turns and flips of --ensemble, in the order they are added (the first 2, 4 or 8)."""
+
+
+def complete(network: HyperSiren, image: np.ndarray, mask: np.ndarray,
+             config: CompleteConfig = CompleteConfig()) -> Completion:
+    """Complete ``image`` (H, W) in [0, 1] from its pixels where ``mask`` (H, W) is True."""
+    p = network.config.patch
+    h, w = image.shape
+    # Images smaller than a patch: pad with unobserved pixels (the interpolation fills them).
+    hp, wp = max(h, p), max(w, p)
+    img = np.zeros((hp, wp), np.float32)
+    img[:h, :w] = image
+    msk = np.zeros((hp, wp), bool)
+    msk[:h, :w] = mask
+    base = hyper_data.interpolate(img, msk)
+    base2 = None
+    if config.render_2x:
+        rows = (np.arange(2 * hp) + 0.5) / 2 - 0.5
+        cols = (np.arange(2 * wp) + 0.5) / 2 - 0.5
+        queries = np.stack(np.meshgrid(rows, cols, indexing="ij"), -1).reshape(-1, 2)
+        base2 = hyper_data.interpolate(img, msk, queries=queries).reshape(2 * hp, 2 * wp)
+    network.eval()
+    outs, outs2 = [], []
+    for k, flip in SYMMETRIES[:max(1, config.ensemble)]:
+        turned = [None if a is None else _turn(a, k, flip) for a in (img, msk, base, base2)]
+        out, out2 = _tiles(network, *turned, config)
+        outs.append(_unturn(out, k, flip))
         if out2 is not None:
-            blend_into(acc2, wsum2, batch, out2, weight2, 2)
-    raw = np.clip(acc / wsum, 0, 1)[:h, :w].astype(np.float32)
+            outs2.append(_unturn(out2, k, flip))
+    raw = np.clip(np.mean(outs, 0), 0, 1)[:h, :w].astype(np.float32)
     completed = np.where(mask, image, raw).astype(np.float32)
     completed_2x = None
     if base2 is not None:
-        completed_2x = np.clip(acc2 / wsum2, 0, 1)[:2 * h, :2 * w].astype(np.float32)
-    return Completion(completed, raw, completed_2x, base[:h, :w], len(origins))
+        completed_2x = np.clip(np.mean(outs2, 0), 0, 1)[:2 * h, :2 * w].astype(np.float32)
+    tiles = len(tile_starts(hp, p, p // 2)) * len(tile_starts(wp, p, p // 2))
+    return Completion(completed, raw, completed_2x, base[:h, :w], tiles)

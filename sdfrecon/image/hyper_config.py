@@ -20,7 +20,7 @@ class HyperModelConfig:
     context: int = 8
     """Pixels of neighbourhood the encoder sees around the patch on every side (the encoder's
     window is patch + 2 context wide)."""
-    encoder_width: int = 32
+    encoder_width: int = 16
     """Channels of the encoder CNN's first stage (doubled at each of its 3 down-samplings)."""
     latent: int = 256
     """Size of the code the encoder maps a window to (layer-normalised)."""
@@ -48,9 +48,9 @@ class HyperDataConfig:
     redrawn every --refresh-every steps)."""
     augment: bool = True
     """Random flips and quarter turns of the training windows."""
-    refresh_every: int = 500
-    """Draw new observed-pixel masks for a fifth of the training images every this many steps
-    (0: keep the first masks)."""
+    refresh_every: int = 0
+    """Draw new observed-pixel masks for a fifth of the (image, share) pairs every this many
+    steps (0: keep the first masks; windows are cut at random places, so they still vary)."""
     train_images: tuple[str, ...] = ()
     """Training images (files or skimage:NAME); empty: the default split (Kodak 01-07 without
     04, and scikit-image's natural images but the cameraman)."""
@@ -64,7 +64,7 @@ class HyperDataConfig:
 class HyperTrainConfig(TrainConfig):
     steps: int = 3000
     """Optimisation steps (training also stops at --time-budget, whichever comes first)."""
-    time_budget: float | None = 720.0
+    time_budget: float | None = 600.0
     """Wall-clock limit of the training loop in seconds (the schedule anneals to it)."""
     lr: float = 1e-3
     """Peak learning rate of Adam."""

@@ -50,7 +50,7 @@ def _round(value: float | None, digits: int = 4) -> float | None:
 
 def complete_files(model_dir: Path, source: str, out: Path, keep: str | None = None,
                    mask_source: str | None = None, seed: int = 0, fit_steps: int = 0,
-                   overwrite: bool = False) -> dict:
+                   ensemble: int = 1, overwrite: bool = False) -> dict:
     """Complete ``source`` from ``keep`` random pixels (or those of ``mask_source``) with the
     hypernetwork in ``model_dir``; writes the four files into ``out`` and returns metrics.json's dict."""
     started = time.perf_counter()
@@ -65,6 +65,8 @@ def complete_files(model_dir: Path, source: str, out: Path, keep: str | None = N
         raise InputError("--keep", "give either --keep K or --mask MASK.png (exactly one of them)")
     if fit_steps < 0:
         raise InputError("--fit-steps", f"{fit_steps} is negative")
+    if ensemble not in (1, 2, 4, 8):
+        raise InputError("--ensemble", f"{ensemble} is not 1, 2, 4 or 8")
     if out.exists() and not out.is_dir():
         raise InputError(out, "is a file; the output must be a folder")
     for name in COMPLETE_FILES:
@@ -80,7 +82,7 @@ def complete_files(model_dir: Path, source: str, out: Path, keep: str | None = N
         count = parse_keep(keep, h * w)
         mask = hyper_data.random_mask(h, w, count, np.random.default_rng(seed))
     loaded = time.perf_counter()
-    result = complete(model.network, image, mask, CompleteConfig(fit_steps=fit_steps))
+    result = complete(model.network, image, mask, CompleteConfig(fit_steps=fit_steps, ensemble=ensemble))
     seconds = time.perf_counter() - loaded
     metrics = image_metrics(result.completed[..., None], image[..., None])
     linear = image_metrics(result.base[..., None], image[..., None])
@@ -96,7 +98,7 @@ def complete_files(model_dir: Path, source: str, out: Path, keep: str | None = N
         "linear_psnr": _round(linear["psnr"]), "linear_ssim": _round(linear["ssim"]),
         "note": "PSNR (dB, peak 1) and SSIM of completed.png (observed pixels kept as they are) "
                 "against the full grey image; linear_*: scipy griddata linear of the same pixels",
-        "tiles": result.tiles, "fit_steps": fit_steps, "complete_seconds": round(seconds, 2),
+        "tiles": result.tiles, "fit_steps": fit_steps, "ensemble": ensemble, "complete_seconds": round(seconds, 2),
         "total_seconds": round(time.perf_counter() - started, 2),
     }
     with atomic_write(out / "metrics.json", overwrite=overwrite) as tmp:
