@@ -193,8 +193,8 @@ def test_train_writes_a_model_folder_and_resumes_exactly(tiny_model, tmp_path, m
     assert rows[0].split(",")[:4] == ["step", "seconds", "lr", "total"]
     # killed after the checkpoint of step 3, then --resume: the same weights as 6 steps at once
     # (no time budget, so that the learning rate depends on the step alone)
-    from sdfrecon.sdf.checkpoint import load_checkpoint
     from sdfrecon.image import hyper_train
+    from sdfrecon.sdf.checkpoint import load_checkpoint
 
     whole_dir, part = tmp_path / "whole", tmp_path / "part"
     assert train_cli(whole_dir, "--steps", "6", "--time-budget", "None") == 0
