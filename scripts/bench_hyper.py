@@ -6,9 +6,9 @@ fitted to the observed pixels alone, and scipy griddata linear, cubic and neares
 
 prints a markdown table (mean over the images, and per image at 10 %) and writes the plot
 and a JSON file of every number beside it. Each image and share gets one random mask
-(seeded by the image's place in the list and the share), shared by every method. To use
-several cores, run one process per image (--images X --plot out/X.png, each with the
-image's --index) and then --merge their JSON files.
+(seeded by the image's place in the list and the share's place in --shares), shared by
+every method. To use several cores, run one process per image (--images X --plot
+out/X.png, each with the image's --index) and then --merge their JSON files.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ class HyperTrain(Common):
     Writes into MODEL_DIR: model.pt (checkpointed every --checkpoint-every steps; --resume
     continues it), losses.csv (loss, batch PSNR, validation PSNR and that of linear
     interpolation) and train.json. Stops at --steps or --time-budget seconds, whichever
-    comes first (the defaults: about 12 minutes on a 2-core CPU).
+    comes first; the time budget includes reading the images (default: 11 minutes in all).
     """
 
     output: Output

@@ -8,6 +8,7 @@ the window generator and the config), losses.csv and train.json (a summary).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -174,8 +175,10 @@ def train_hyper(config: HyperConfig, folder: Path, resume: bool = False,
 
     state_ref = [state]
     network.train()
-    state = train(network, optimizer, loss_fn, config.train, state, folder / LOG_FILE, checkpoint_fn,
-                  "hyper train")
+    loop = config.train
+    if loop.time_budget is not None:  # the budget covers the setup too: the loop gets the rest
+        loop = dataclasses.replace(loop, time_budget=max(1.0, loop.time_budget - setup_seconds))
+    state = train(network, optimizer, loss_fn, loop, state, folder / LOG_FILE, checkpoint_fn, "hyper train")
     val, val_linear = evaluate_windows(network, val_w, val_t)
     network.eval()
     summary = {
