@@ -24,7 +24,7 @@ SIREN_TRAIN = ImageTrainConfig(steps=200, lr=1e-3, warmup_steps=20, progress=Fal
 
 def interpolation(image: np.ndarray, mask: np.ndarray, method: str) -> np.ndarray:
     """griddata of the observed pixels of ``image`` (H, W): 'nearest', 'linear' or 'cubic'."""
-    return np.clip(hyper_data.interpolate(image, mask, method, jitter=False), 0, 1)
+    return np.clip(hyper_data.interpolate(image, mask, method), 0, 1)
 
 
 def siren_on_observed(image: np.ndarray, mask: np.ndarray, model: ImageModelConfig = SIREN_MODEL,
