@@ -27,7 +27,7 @@ def run(model_dir: Path, shares: list[float], sources: list[str], fit_steps: lis
     import dataclasses
 
     from sdfrecon.image import hyper_baselines, hyper_data
-    from sdfrecon.image.fit import image_metrics
+    from sdfrecon.image.metrics import image_metrics
     from sdfrecon.image.hyper_complete import CompleteConfig, complete
     from sdfrecon.image.hyper_train import HyperModel
 
