@@ -27,9 +27,9 @@ def run(model_dir: Path, shares: list[float], sources: list[str], fit_steps: lis
     import dataclasses
 
     from sdfrecon.image import hyper_baselines, hyper_data
-    from sdfrecon.image.metrics import image_metrics
     from sdfrecon.image.hyper_complete import CompleteConfig, complete
     from sdfrecon.image.hyper_train import HyperModel
+    from sdfrecon.image.metrics import image_metrics
 
     model = HyperModel.load(model_dir) if model_dir is not None else None
     siren_train = dataclasses.replace(hyper_baselines.SIREN_TRAIN, steps=siren_steps)

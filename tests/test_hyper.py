@@ -281,8 +281,8 @@ def test_bad_input_exits_2_with_one_line(tiny_model, tmp_path, capsys):
 def test_default_training_beats_linear_interpolation_on_held_out_images(tmp_path):
     """The default recipe (about 12 minutes on a 2-core CPU), then 10 % of each held-out
     256 x 256 image: at least linear interpolation's mean PSNR."""
-    from sdfrecon.image.metrics import image_metrics
     from sdfrecon.image.hyper_train import train_hyper
+    from sdfrecon.image.metrics import image_metrics
 
     model, _ = train_hyper(HyperConfig(train=HyperTrainConfig(progress=False)), tmp_path / "m")
     ours, linear = [], []

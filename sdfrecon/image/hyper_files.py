@@ -55,9 +55,9 @@ def complete_files(model_dir: Path, source: str, out: Path, keep: str | None = N
     hypernetwork in ``model_dir``; writes the four files into ``out`` and returns metrics.json's dict."""
     started = time.perf_counter()
     from sdfrecon.image import data, hyper_data, plots
-    from sdfrecon.image.metrics import image_metrics
     from sdfrecon.image.hyper_complete import CompleteConfig, complete
     from sdfrecon.image.hyper_train import HyperModel
+    from sdfrecon.image.metrics import image_metrics
     from sdfrecon.io import atomic_write
     from sdfrecon.io.atomic import check_writable
 
