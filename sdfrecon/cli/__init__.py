@@ -21,13 +21,14 @@ def commands() -> dict[str, type]:
     :mod:`sdfrecon.cli.common`; the work happens in ``run``)."""
     from sdfrecon.cli.bench import Bench, Poisson
     from sdfrecon.cli.evaluate import Evaluate, Sample
+    from sdfrecon.cli.hyper import Hyper
     from sdfrecon.cli.image import Blend, FitImage, RenderImage
     from sdfrecon.cli.reconstruct import Extract, Reconstruct
 
     return {
         "reconstruct": Reconstruct, "extract": Extract, "evaluate": Evaluate, "sample": Sample,
         "poisson": Poisson, "bench": Bench,
-        "fit-image": FitImage, "render-image": RenderImage, "blend": Blend,
+        "fit-image": FitImage, "render-image": RenderImage, "blend": Blend, "hyper": Hyper,
     }
 
 
