@@ -108,13 +108,17 @@ def evaluate(fn: FieldFn, points: np.ndarray, device: torch.device, chunk_size: 
     return out
 
 
-def dense_grid(fn: FieldFn, resolution: int, device: torch.device, chunk_size: int) -> np.ndarray:
+def dense_grid(fn: FieldFn, resolution: int, device: torch.device, chunk_size: int,
+               progress: bool = False) -> np.ndarray:
     """fn on every grid point: (R, R, R) float32. R^3 network calls (the reference)."""
+    from tqdm.auto import tqdm
+
     field = field_evaluator(fn)
     axis = np.arange(resolution)
     plane = np.stack(np.meshgrid(axis, axis, indexing="ij"), axis=-1).reshape(-1, 2)
     volume = np.empty((resolution,) * 3, dtype=np.float32)
-    for i in range(resolution):
+    for i in tqdm(range(resolution), desc="grid", unit="slice", disable=None if progress else True,
+                  leave=False, dynamic_ncols=True):
         idx = np.concatenate([np.full((len(plane), 1), i), plane], axis=1)
         volume[i] = evaluate(field, grid_coordinates(idx, resolution), device, chunk_size).reshape(
             resolution, resolution)
@@ -331,16 +335,19 @@ def weld(vertices: np.ndarray, faces: np.ndarray, width: int) -> tuple[np.ndarra
     return vertices, faces
 
 
-def extract_mesh(fn: FieldFn, config: ExtractConfig, device: torch.device
+def extract_mesh(fn: FieldFn, config: ExtractConfig, device: torch.device, progress: bool = False
                  ) -> tuple[np.ndarray, np.ndarray, GridStats]:
     """The zero level set on the R^3 grid of config: vertices (V, 3) float64 in [-1, 1]^3,
     faces (F, 3) int64 (normals toward increasing f) and stats. Coarse-to-fine (the
     default) gives the dense grid's mesh while evaluating and storing only near the surface;
-    ``coarse_to_fine=False`` evaluates the dense (R, R, R) grid."""
+    ``coarse_to_fine=False`` evaluates the dense (R, R, R) grid. progress: a bar over the
+    chunks (or the dense grid's slices), drawn on a terminal only."""
+    from tqdm.auto import tqdm
+
     r = config.resolution
     t0 = time.perf_counter()
     if not config.coarse_to_fine:
-        volume = dense_grid(fn, r, device, config.chunk_size)
+        volume = dense_grid(fn, r, device, config.chunk_size, progress)
         t1 = time.perf_counter()
         vertices, faces = marching_cubes(volume)
         return vertices, faces, GridStats(r, r**3, r**3, t1 - t0, time.perf_counter() - t1)
@@ -362,7 +369,10 @@ def extract_mesh(fn: FieldFn, config: ExtractConfig, device: torch.device
     corner_flat = (width * CORNERS) @ np.array([n * n, n, 1])
     boundary: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
     vertices, faces, n_vertices, mc_seconds = [], [], [], 0.0
-    for key in itertools.product(range(count), repeat=3):
+    # disable=None: drawn only on a terminal
+    bar = tqdm(itertools.product(range(count), repeat=3), total=count**3, desc="grid", unit="chunk",
+               disable=None if progress else True, leave=False, dynamic_ncols=True)
+    for key in bar:
         corner_values = top_values[tuple((np.array(key) + CORNERS).T)]
         if ((corner_values > 0).all() or (corner_values < 0).all()) and np.abs(
                 corner_values).min() > config.lipschitz_bound * math.sqrt(3.0) / 2.0 * width * h:
