@@ -1,0 +1,120 @@
+"""The README's pictures, made by the commands the README shows (``make figures``):
+
+* docs/figures/preview.png and sdf_slices.png: ``sdfrecon reconstruct`` of the bunny cloud
+  (../shared/data/bunny.xyz; without ../shared, the committed data/sample_ellipsoid.xyz),
+  copied from its run folder;
+* docs/figures/render.png: ``sdfrecon render`` of that mesh beside the reference mesh (when
+  ../shared has it);
+* docs/figures/report.png: a screenshot, in headless Chromium, of the report.html of a small
+  ``sdfrecon bench`` (two shared meshes, or a sphere and a torus made here).
+
+The PNGs are reduced to 256-colour palettes so that each stays small in git. Writes
+docs/figures.md with each command and the seconds it took.
+
+    .venv/bin/python scripts/make_figures.py            # or: make figures
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+
+
+def _run(command: list[str], log: list[tuple[str, float]]) -> None:
+    """Run an sdfrecon command (as the console script would), record its wall time."""
+    def short(c) -> str:  # paths as seen from the checkout
+        if isinstance(c, Path):
+            return os.path.relpath(c, REPO)
+        return str(c)
+
+    shown = "sdfrecon " + " ".join(shlex.quote(short(c)) for c in command)
+    print(f"$ {shown}", flush=True)
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "sdfrecon.cli", *map(str, command)], check=True, cwd=REPO)
+    seconds = time.perf_counter() - started
+    log.append((shown, seconds))
+    print(f"  {seconds:.1f} s", flush=True)
+
+
+def _small_png(source: Path, target: Path) -> int:
+    """Copy a PNG as a 256-colour palette image (a shaded mesh needs no more); its bytes."""
+    from PIL import Image
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    image = Image.open(source).convert("RGB")
+    image.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(target, optimize=True)
+    return target.stat().st_size
+
+
+def _bench_shapes(folder: Path) -> Path:
+    """Two reference meshes for the report: shared ones, or a sphere and a torus."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shared = [SHARED / "meshes" / "spot.obj", SHARED / "meshes" / "fandisk.obj"]
+    if all(p.is_file() for p in shared):
+        for p in shared:
+            shutil.copyfile(p, folder / p.name)
+    else:
+        import trimesh
+
+        trimesh.creation.icosphere(4).export(folder / "sphere.ply")
+        trimesh.creation.torus(1.0, 0.35).export(folder / "torus.obj")
+    return folder
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=Path("out/figures"), help="work folder")
+    parser.add_argument("--figures", type=Path, default=Path("docs/figures"), help="where the PNGs go")
+    parser.add_argument("--bench-steps", type=int, default=800, help="SIREN steps of the report's bench")
+    args = parser.parse_args(argv)
+    out, figures = REPO / args.out, REPO / args.figures
+    log: list[tuple[str, float]] = []
+    bunny = SHARED / "bunny.xyz"
+    cloud = bunny if bunny.is_file() else REPO / "data" / "sample_ellipsoid.xyz"
+    mesh = out / f"{cloud.stem}.obj"
+    _run(["reconstruct", cloud, "-o", mesh, "--overwrite"], log)
+    sizes = {}
+    for name in ("preview.png", "sdf_slices.png"):
+        sizes[name] = _small_png(mesh.with_name(mesh.stem + ".run") / name, figures / name)
+    reference = SHARED / "meshes" / "bun_zipper.ply"
+    if cloud == bunny and reference.is_file():
+        _run(["render", mesh, reference, "-o", out / "render.png", "--overwrite"], log)
+        sizes["render.png"] = _small_png(out / "render.png", figures / "render.png")
+    bench = out / "bench"
+    shutil.rmtree(bench, ignore_errors=True)
+    _run(["bench", "--shapes", _bench_shapes(out / "shapes"), "-o", bench, "--jobs", "2",
+          "--siren-steps", str(args.bench_steps)], log)
+    from sdfrecon.viz.browser import find_chromium, load_page
+
+    if find_chromium() is None:
+        print("chromium is not installed: no report screenshot (make chromium installs it)", file=sys.stderr)
+    else:
+        started = time.perf_counter()
+        page = load_page(bench / "report.html", width=1280, height=900)
+        if page.errors:
+            raise SystemExit(f"report.html has console errors: {page.errors}")
+        (out / "report.png").write_bytes(page.screenshot)
+        log.append((f"screenshot of {bench.relative_to(REPO)}/report.html in headless chromium",
+                    time.perf_counter() - started))
+        sizes["report.png"] = _small_png(out / "report.png", figures / "report.png")
+    lines = ["# Figures", "", "Made by `make figures` (scripts/make_figures.py) from "
+             f"{'../shared/data' if cloud == bunny else 'data/sample_ellipsoid.xyz'}; wall time of each "
+             "command on the machine that made them:", "", "| command | seconds |", "|---|---:|"]
+    lines += [f"| `{c}` | {s:.1f} |" for c, s in log]
+    lines += ["", "| picture | bytes |", "|---|---:|"] + [f"| docs/figures/{n} | {b:,} |" for n, b in sizes.items()]
+    (REPO / "docs" / "figures.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
