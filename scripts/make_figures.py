@@ -74,14 +74,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("out/figures"), help="work folder")
     parser.add_argument("--figures", type=Path, default=Path("docs/figures"), help="where the PNGs go")
-    parser.add_argument("--bench-steps", type=int, default=800, help="SIREN steps of the report's bench")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="training steps of the reconstruction (default: reconstruct's default)")
+    parser.add_argument("--bench-steps", type=int, default=500, help="SIREN steps of the report's bench")
+    parser.add_argument("--bench-resolution", type=int, default=160, help="SIREN grid of the report's bench")
     args = parser.parse_args(argv)
     out, figures = REPO / args.out, REPO / args.figures
     log: list[tuple[str, float]] = []
     bunny = SHARED / "bunny.xyz"
     cloud = bunny if bunny.is_file() else REPO / "data" / "sample_ellipsoid.xyz"
     mesh = out / f"{cloud.stem}.obj"
-    _run(["reconstruct", cloud, "-o", mesh, "--overwrite"], log)
+    _run(["reconstruct", cloud, "-o", mesh, "--overwrite",
+          *(["--steps", str(args.steps)] if args.steps else [])], log)
     sizes = {}
     for name in ("preview.png", "sdf_slices.png"):
         sizes[name] = _small_png(mesh.with_name(mesh.stem + ".run") / name, figures / name)
@@ -92,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     bench = out / "bench"
     shutil.rmtree(bench, ignore_errors=True)
     _run(["bench", "--shapes", _bench_shapes(out / "shapes"), "-o", bench, "--jobs", "2",
-          "--siren-steps", str(args.bench_steps)], log)
+          "--siren-steps", str(args.bench_steps), "--resolution", str(args.bench_resolution)], log)
     from sdfrecon.viz.browser import find_chromium, load_page
 
     if find_chromium() is None:
@@ -106,12 +110,18 @@ def main(argv: list[str] | None = None) -> int:
         log.append((f"screenshot of {bench.relative_to(REPO)}/report.html in headless chromium",
                     time.perf_counter() - started))
         sizes["report.png"] = _small_png(out / "report.png", figures / "report.png")
-    lines = ["# Figures", "", "Made by `make figures` (scripts/make_figures.py) from "
+    lines = ["# Figures", "", "Made by `make figures` (`scripts/make_figures.py "
+             + " ".join(argv if argv is not None else sys.argv[1:]) + "`) from "
              f"{'../shared/data' if cloud == bunny else 'data/sample_ellipsoid.xyz'}; wall time of each "
-             "command on the machine that made them:", "", "| command | seconds |", "|---|---:|"]
+             f"command on the machine that made them ({os.cpu_count()} CPUs, shared with other jobs):",
+             "", "| command | seconds |", "|---|---:|"]
     lines += [f"| `{c}` | {s:.1f} |" for c, s in log]
     lines += ["", "| picture | bytes |", "|---|---:|"] + [f"| docs/figures/{n} | {b:,} |" for n, b in sizes.items()]
-    (REPO / "docs" / "figures.md").write_text("\n".join(lines) + "\n")
+    page = REPO / "docs" / "figures.md"
+    kept = ""  # the hand-run sections after the generated tables (the renderer comparison)
+    if page.is_file() and "\n## " in page.read_text():
+        kept = "\n## " + page.read_text().split("\n## ", 1)[1]
+    page.write_text("\n".join(lines) + "\n" + kept)
     print("\n".join(lines))
     return 0
 

@@ -25,4 +25,4 @@ class Common:
     quiet: bool = False
     """Print only warnings and errors: no progress messages and no progress bars."""
     verbose: bool = False
-    """Print debug messages too (tracebacks of failed bench jobs, timings of each stage)."""
+    """Print debug messages too (for example the traceback of a failed bench job)."""
