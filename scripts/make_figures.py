@@ -17,6 +17,7 @@ docs/figures.md with each command and the seconds it took.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import shutil
@@ -76,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--figures", type=Path, default=Path("docs/figures"), help="where the PNGs go")
     parser.add_argument("--steps", type=int, default=None,
                         help="training steps of the reconstruction (default: reconstruct's default)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue an interrupted reconstruction from its run folder's checkpoint")
     parser.add_argument("--bench-steps", type=int, default=500, help="SIREN steps of the report's bench")
     parser.add_argument("--bench-resolution", type=int, default=160, help="SIREN grid of the report's bench")
     args = parser.parse_args(argv)
@@ -84,8 +87,12 @@ def main(argv: list[str] | None = None) -> int:
     bunny = SHARED / "bunny.xyz"
     cloud = bunny if bunny.is_file() else REPO / "data" / "sample_ellipsoid.xyz"
     mesh = out / f"{cloud.stem}.obj"
-    _run(["reconstruct", cloud, "-o", mesh, "--overwrite",
+    _run(["reconstruct", cloud, "-o", mesh, "--resume" if args.resume else "--overwrite",
           *(["--steps", str(args.steps)] if args.steps else [])], log)
+    summary = json.loads(mesh.with_name(mesh.stem + ".run").joinpath("summary.json").read_text())
+    notes = [f"reconstruct: {summary['steps']} steps, training {summary['train_seconds']:.1f} s of the run"
+             + (" (the resumed part)" if args.resume else "") + f", {summary['faces']:,} faces; pictures: "
+             + ", ".join(f"{k} {v:.1f} s" for k, v in summary.get("preview_seconds", {}).items())]
     sizes = {}
     for name in ("preview.png", "sdf_slices.png"):
         sizes[name] = _small_png(mesh.with_name(mesh.stem + ".run") / name, figures / name)
@@ -93,8 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     if cloud == bunny and reference.is_file():
         _run(["render", mesh, reference, "-o", out / "render.png", "--overwrite"], log)
         sizes["render.png"] = _small_png(out / "render.png", figures / "render.png")
-    bench = out / "bench"
-    shutil.rmtree(bench, ignore_errors=True)
+    bench = out / "bench"  # a second run reuses the finished jobs (bench skips them) and redraws the report
     _run(["bench", "--shapes", _bench_shapes(out / "shapes"), "-o", bench, "--jobs", "2",
           "--siren-steps", str(args.bench_steps), "--resolution", str(args.bench_resolution)], log)
     from sdfrecon.viz.browser import find_chromium, load_page
@@ -116,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
              f"command on the machine that made them ({os.cpu_count()} CPUs, shared with other jobs):",
              "", "| command | seconds |", "|---|---:|"]
     lines += [f"| `{c}` | {s:.1f} |" for c, s in log]
-    lines += ["", "| picture | bytes |", "|---|---:|"] + [f"| docs/figures/{n} | {b:,} |" for n, b in sizes.items()]
+    lines += ["", *notes, "", "| picture | bytes |", "|---|---:|"] + [f"| docs/figures/{n} | {b:,} |" for n, b in sizes.items()]
     page = REPO / "docs" / "figures.md"
     kept = ""  # the hand-run sections after the generated tables (the renderer comparison)
     if page.is_file() and "\n## " in page.read_text():

@@ -66,6 +66,21 @@ def test_nearer_quad_hides_the_farther_one():
     np.testing.assert_allclose(both[60, 10], behind[60, 10], atol=1e-9)  # outside the front quad
 
 
+@pytest.mark.parametrize("inward", [False, True])
+def test_back_face_culling_changes_nothing_on_a_closed_mesh(inward):
+    """A closed, consistently wound mesh (either way round) is drawn with its back faces
+    skipped, and the picture is the one drawn with them; an open one is never culled."""
+    torus = trimesh.creation.torus(1.0, 0.4)
+    faces = torus.faces[:, [0, 2, 1]] if inward else torus.faces
+    camera = Camera.framing([torus.vertices], azimuth=30.0, elevation=40.0)
+    prepared = PreparedMesh.of(torus.vertices, faces, camera, 240)
+    assert prepared.closed
+    culled = render_mesh(prepared, None, camera, 120)[0]
+    full = render_mesh(PreparedMesh(prepared.vertices, prepared.faces, prepared.normals, False), None, camera, 120)[0]
+    np.testing.assert_allclose(culled, full, atol=1e-9)
+    assert not PreparedMesh.of(torus.vertices, faces[1:], camera, 240).closed  # a hole
+
+
 def test_rotation_turns_about_the_vertical_axis():
     np.testing.assert_allclose(rotation(90.0, 0.0) @ [0, 1, 0], [0, 1, 0], atol=1e-12)
     np.testing.assert_allclose(rotation(0.0, 90.0) @ [0, 1, 0], [0, 0, 1], atol=1e-12)  # looking down

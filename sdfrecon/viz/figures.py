@@ -15,6 +15,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from sdfrecon.viz.render import VIEWS, Camera, render_views
 
@@ -98,7 +99,7 @@ def slice_planes(centre: Sequence[float], half_width: float, resolution: int = 2
 
 def slices_figure(field: Callable[[np.ndarray], np.ndarray], points: np.ndarray,
                   centre: Sequence[float] | None = None, half_width: float | None = None,
-                  resolution: int = 256, slab: float | None = None, title: str = "") -> Figure:
+                  resolution: int = 200, slab: float | None = None, title: str = "") -> Figure:
     """Three axis-aligned slices of a signed distance ``field`` (world (N, 3) -> (N,), world
     units) through ``centre`` (default: the centre of the points' bounding box), each
     spanning centre +- half_width (default: 0.6 x the box's longest side, so the cloud
@@ -132,6 +133,8 @@ def slices_figure(field: Callable[[np.ndarray], np.ndarray], points: np.ndarray,
         if len(near):
             near = _subsample(near, 20_000)
             ax.scatter(near[:, u], near[:, v], s=2.5, c=SLAB_POINT_COLOUR, linewidths=0, alpha=0.8)
+        ax.xaxis.set_major_locator(MaxNLocator(5))
+        ax.yaxis.set_major_locator(MaxNLocator(5))
         ax.set_xlim(extent[0], extent[1])
         ax.set_ylim(extent[2], extent[3])
         ax.set_aspect("equal")
@@ -139,7 +142,7 @@ def slices_figure(field: Callable[[np.ndarray], np.ndarray], points: np.ndarray,
         ax.set_ylabel(names[v])
         ax.set_title(f"{names[axis]} = {centre[axis]:.4g}  ({len(near):,} points within ±{slab:.2g})",
                      fontsize=10)
-    fig.subplots_adjust(left=0.045, right=0.9, bottom=0.12, top=0.86, wspace=0.28)
+    fig.subplots_adjust(left=0.055, right=0.9, bottom=0.12, top=0.86, wspace=0.3)
     cbar = fig.colorbar(image, cax=fig.add_axes((0.915, 0.14, 0.012, 0.70)))
     cbar.set_label("signed distance (input units)")
     fig.suptitle(title or "SDF slices through the cloud's centre (black: zero level)", fontsize=12)
