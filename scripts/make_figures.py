@@ -52,7 +52,9 @@ def _small_png(source: Path, target: Path) -> int:
 
     target.parent.mkdir(parents=True, exist_ok=True)
     image = Image.open(source).convert("RGB")
-    image.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(target, optimize=True)
+    # fast octree keeps a colour map within 14 of 255 per channel (median cut turned the deep
+    # blue of the slices teal) at a fifth of the bytes of the RGB file
+    image.quantize(256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE).save(target, optimize=True)
     return target.stat().st_size
 
 
@@ -87,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     bunny = SHARED / "bunny.xyz"
     cloud = bunny if bunny.is_file() else REPO / "data" / "sample_ellipsoid.xyz"
     mesh = out / f"{cloud.stem}.obj"
-    _run(["reconstruct", cloud, "-o", mesh, "--resume" if args.resume else "--overwrite",
+    _run(["reconstruct", cloud, "-o", mesh, "--overwrite", *(["--resume"] if args.resume else []),
           *(["--steps", str(args.steps)] if args.steps else [])], log)
     summary = json.loads(mesh.with_name(mesh.stem + ".run").joinpath("summary.json").read_text())
     notes = [f"reconstruct: {summary['steps']} steps, training {summary['train_seconds']:.1f} s of the run"
