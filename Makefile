@@ -14,7 +14,7 @@ CLOUD  ?= data/sample_ellipsoid.xyz
 OUT    ?= out/$(basename $(notdir $(CLOUD))).obj
 ARGS   ?=
 
-.PHONY: help install reconstruct fit-image test test-slow lint data samples clean
+.PHONY: help install reconstruct fit-image test test-slow lint data samples figures chromium clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -56,7 +56,7 @@ reconstruct: install ## reconstruct CLOUD (default: the embedded sample) into OU
 fit-image: install ## fit a SIREN to the cameraman (scikit-image's) into out/image
 	$(BIN)/sdfrecon fit-image -o out/image --overwrite $(ARGS)
 
-test: install ## run the test suite (slow end-to-end tests excluded)
+test: install chromium ## run the test suite (slow end-to-end tests excluded)
 	$(BIN)/python -m pytest -q
 
 test-slow: install ## run only the slow end-to-end tests (minutes each)
@@ -70,6 +70,22 @@ data: install ## download the Stanford bunny into data/bunny.xyz
 
 samples: install ## regenerate the small clouds committed in data/
 	$(BIN)/python scripts/make_samples.py --out data
+
+# Headless Chromium for the report.html test (and the report screenshot of `make figures`).
+# Never fails: without it that test is skipped and says why.
+chromium: ## install chromium (apt-get, when root) for the report.html browser test
+	@if command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing chromium (headless browser for the report.html test)"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+			|| echo "chromium: apt-get could not install it; the report.html browser test will be skipped" >&2; \
+	else \
+		echo "chromium is not installed, so the report.html browser test is skipped;" >&2; \
+		echo "  to run it: sudo apt-get install chromium" >&2; \
+	fi
+
+figures: install chromium ## redraw docs/figures/ (bunny preview and slices, render, report screenshot)
+	$(BIN)/python scripts/make_figures.py
 
 clean: ## remove outputs and caches (keeps .venv)
 	rm -rf out .pytest_cache .ruff_cache

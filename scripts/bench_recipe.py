@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = {}
     for i, name in enumerate(chosen):
         mesh = args.out / f"variant{i}.obj"
-        cmd = [*exe, "reconstruct", str(args.cloud), "-o", str(mesh), "--overwrite", "--no-progress",
+        cmd = [*exe, "reconstruct", str(args.cloud), "-o", str(mesh), "--overwrite", "--no-progress", "--no-previews",
                *VARIANTS[name].split()]
         row = timed_mesh_run(cmd, mesh, reference)
         summary = json.loads((args.out / f"variant{i}.run" / "summary.json").read_text())

@@ -189,7 +189,7 @@ def end_to_end(args: argparse.Namespace) -> dict[str, dict]:
     siren_mesh, poisson_mesh = args.out / "siren.obj", args.out / "poisson.ply"
     runs = {
         "sdfrecon (defaults)": (siren_mesh, [*exe, "reconstruct", str(args.cloud), "-o", str(siren_mesh),
-                                             "--overwrite", "--no-progress", "--device", args.device,
+                                             "--overwrite", "--no-progress", "--no-previews", "--device", args.device,
                                              *args.reconstruct_args.split()]),
         "poisson depth 9": (poisson_mesh, [*exe, "poisson", str(args.cloud), "-o", str(poisson_mesh),
                                            "--depth", "9", "--overwrite"]),

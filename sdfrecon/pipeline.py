@@ -79,18 +79,20 @@ def prepare_cloud(cloud, config: ReconstructConfig, name: str | Path):
 
 
 def mesh_from_model(
-    model, config: ExtractConfig, device: torch.device, support: np.ndarray | None = None
+    model, config: ExtractConfig, device: torch.device, support: np.ndarray | None = None,
+    progress: bool = False,
 ) -> MeshResult:
     """Extract the zero level set of a trained :class:`~sdfrecon.sdf.fit.SdfModel`.
 
     support: (N, 3) input points in normalised units, for --keep-components near-input and
     for --snap-to-points (the mesh moved by the fit's residual there, see sdf/snap.py).
+    progress: a bar over the grid's chunks (on a terminal only).
     """
     from sdfrecon.sdf import extract as ex
 
     network = model.network.to(device).eval()
     t0 = time.perf_counter()
-    vertices, faces, stats = ex.extract_mesh(network, config, device)
+    vertices, faces, stats = ex.extract_mesh(network, config, device, progress)
     if len(faces) == 0:
         raise TrainingError(
             "the network's zero level set does not cross the grid, so there is no surface to "
@@ -208,10 +210,12 @@ def reconstruct(
     overwrite: bool = False,
     resume: bool = False,
     run_dir: Path | None = None,
+    previews: bool = False,
 ) -> MeshResult:
     """Reconstruct input_path into the mesh file output; the run folder gets the checkpoint
     (checkpoint.pt), the resolved config (config.json), the loss log (losses.csv) and a
-    summary (summary.json). resume continues from the run folder's checkpoint."""
+    summary (summary.json). resume continues from the run folder's checkpoint. previews:
+    also preview.png, sdf_slices.png and training.png there (:mod:`sdfrecon.viz.previews`)."""
     from sdfrecon.cloud.normalize import Normalization
     from sdfrecon.io import save_mesh
     from sdfrecon.io.atomic import stale_temporaries, write_json
@@ -246,9 +250,19 @@ def reconstruct(
     model, state = fit_sdf(points, cloud.normals, normalization, config, device, ckpt_path,
                            run_dir / "losses.csv", previous, source=str(input_path.resolve()))
     t_trained = time.perf_counter()
-    mesh = mesh_from_model(model, config.extract, device, support=points)
+    mesh = mesh_from_model(model, config.extract, device, support=points,
+                           progress=config.train.progress)
     save_mesh(output, mesh.vertices, mesh.faces, mesh.normals, overwrite=overwrite)
     t_done = time.perf_counter()
+    if previews:
+        from sdfrecon.viz.previews import model_field, write_previews
+
+        mesh.info["preview_seconds"] = write_previews(
+            run_dir, mesh.vertices, mesh.faces, cloud.points,
+            model_field(model, device, config.extract.chunk_size), run_dir / "losses.csv",
+            input_path.name)
+        log.info("previews in %s: %s", run_dir, ", ".join(
+            f"{k} {v:.1f} s" for k, v in mesh.info["preview_seconds"].items()))
     mesh.info.update({
         "input": str(input_path), "output": str(output), "points": len(points),
         **cloud_info, "steps": state.step, "device": str(device),
@@ -263,7 +277,7 @@ def reconstruct(
 
 def extract_model(
     model_path: Path, output: Path, config: ExtractConfig, device_name: str = "auto",
-    overwrite: bool = False, cloud: Path | None = None,
+    overwrite: bool = False, cloud: Path | None = None, progress: bool = False,
 ) -> MeshResult:
     """Re-mesh a saved checkpoint with other extraction settings (resolution, say).
 
@@ -292,7 +306,7 @@ def extract_model(
                         "plain zero level set (pass --cloud)")
         else:
             support = normalization.to_unit(load_point_cloud(cloud).points)
-    mesh = mesh_from_model(model, config, resolve_device(device_name), support)
+    mesh = mesh_from_model(model, config, resolve_device(device_name), support, progress)
     save_mesh(output, mesh.vertices, mesh.faces, mesh.normals, overwrite=overwrite)
     return mesh
 

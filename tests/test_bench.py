@@ -69,6 +69,12 @@ def first_run(tmp_path_factory):
 def test_results_files(first_run):
     shapes, out = first_run
     records = read_jsonl(out / "results.jsonl")
+    page = (out / "report.html").read_text()  # the table and a thumbnail of every mesh made
+    for shape in ("sphere", "torus"):
+        for name in ("reference", "siren", "poisson"):
+            assert (out / "thumbnails" / f"{shape}__{name}.png").is_file()
+            assert f'src="thumbnails/{shape}__{name}.png"' in page
+    assert page.count("no mesh") == 3  # broken: its reference is unreadable, both methods failed
     assert set(records) == {(s, m) for s in ("sphere", "torus", "broken") for m in ("siren", "poisson")}
     for shape in ("sphere", "torus"):
         assert (out / "clouds" / f"{shape}.ply").is_file()

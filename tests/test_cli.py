@@ -18,7 +18,7 @@ from sdfrecon.cli import main
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "sample_ellipsoid.xyz"
 FAST = ["--hidden-features", "64", "--hidden-layers", "2", "--surface-points", "1024",
-        "--off-surface-points", "1024", "--resolution", "96", "--no-progress"]
+        "--off-surface-points", "1024", "--resolution", "96", "--no-progress", "--no-previews"]
 
 
 def _ellipsoid_truth(n: int = 50_000):
@@ -30,8 +30,40 @@ def _ellipsoid_truth(n: int = 50_000):
 @pytest.fixture(scope="module")
 def ellipsoid_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("ellipsoid") / "ellipsoid.obj"
-    assert main(["reconstruct", str(SAMPLE), "-o", str(out), "--steps", "400", *FAST]) == 0
+    assert main(["reconstruct", str(SAMPLE), "-o", str(out), "--steps", "400", *FAST, "--previews"]) == 0
     return out
+
+
+def test_run_folder_pictures(ellipsoid_run):
+    """preview.png, sdf_slices.png and training.png: their sizes, not blank, the mesh in
+    each view, the zero contour in each slice, and what they cost (summary.json)."""
+    from PIL import Image
+
+    from sdfrecon.viz import figures
+
+    run = ellipsoid_run.with_name("ellipsoid.run")
+    sizes = {"preview.png": figures.PREVIEW_SIZE, "sdf_slices.png": figures.SLICES_SIZE,
+             "training.png": figures.TRAINING_SIZE}
+    images = {}
+    for name, size in sizes.items():
+        images[name] = np.asarray(Image.open(run / name).convert("RGB")).astype(int)
+        assert images[name].shape[:2] == size[::-1], name
+        assert images[name].std() > 20, name
+    preview = images["preview.png"]
+    width = preview.shape[1] // 4
+    for k in range(3):
+        panel = preview[:, k * width:(k + 1) * width]
+        fraction = ((panel[..., 2] - panel[..., 0] > 12) & (panel.sum(-1) < 735)).mean()
+        assert 0.05 < fraction < 0.6, k
+    slices = images["sdf_slices.png"]
+    for k in range(3):  # each slice plane crosses the ellipsoid: a black contour inside each map
+        third = slices[:, k * 450:(k + 1) * 450]
+        coloured = np.abs(third[..., 0] - third[..., 2]) > 60  # the RdBu map, not text or frame
+        rows, cols = np.flatnonzero(coloured.any(1)), np.flatnonzero(coloured.any(0))
+        inside = third[rows.min() + 3:rows.max() - 3, cols.min() + 3:cols.max() - 3]
+        assert (inside.max(axis=-1) < 60).sum() > 300, k
+    seconds = json.loads((run / "summary.json").read_text())["preview_seconds"]
+    assert set(seconds) == set(sizes) and all(0 < v < 120 for v in seconds.values())
 
 
 def test_ellipsoid_comes_back_in_place(ellipsoid_run):
@@ -59,7 +91,8 @@ def test_ellipsoid_comes_back_in_place(ellipsoid_run):
 
 def test_run_folder_holds_checkpoint_config_and_log(ellipsoid_run):
     run = ellipsoid_run.with_name("ellipsoid.run")
-    assert sorted(p.name for p in run.iterdir()) == ["checkpoint.pt", "config.json", "losses.csv", "summary.json"]
+    assert sorted(p.name for p in run.iterdir()) == ["checkpoint.pt", "config.json", "losses.csv", "preview.png",
+                                                     "sdf_slices.png", "summary.json", "training.png"]
     config = json.loads((run / "config.json").read_text())
     assert config["train"]["steps"] == 400 and config["siren"]["hidden_features"] == 64
     rows = list(csv.DictReader((run / "losses.csv").open()))
@@ -99,6 +132,7 @@ def test_cloud_without_normals_gets_estimated_normals(tmp_path):
     assert main(["reconstruct", str(cloud), "-o", str(out), "--steps", "300", *FAST]) == 0
     summary = json.loads((tmp_path / "bare.run" / "summary.json").read_text())
     assert summary["normals"] == "estimated"
+    assert "preview_seconds" not in summary and not list((tmp_path / "bare.run").glob("*.png"))  # --no-previews
     shapes, _ = _ellipsoid_truth(10)
     mesh = trimesh.load(out, process=False)
     assert mesh.volume == pytest.approx(4 / 3 * np.pi * np.prod(shapes.AXES), rel=0.1)

@@ -26,7 +26,8 @@ SAMPLE = REPO / "data" / "sample_ellipsoid.xyz"
 SUPPORTED = ".xyz, .txt, .pts, .ply, .pcd, .obj, .off, .npy, .npz"
 COLUMNS = "expected 3 (x y z) or 6 (x y z nx ny nz)"
 TINY = ["--hidden-features", "32", "--hidden-layers", "1", "--surface-points", "512",
-        "--off-surface-points", "512", "--steps", "20", "--resolution", "24", "--no-progress"]
+        "--off-surface-points", "512", "--steps", "20", "--resolution", "24", "--no-progress",
+        "--no-previews"]
 
 
 def _rows(table: np.ndarray) -> str:

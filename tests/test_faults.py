@@ -32,10 +32,10 @@ SAMPLE = REPO / "data" / "sample_ellipsoid.xyz"
 
 FAST = dict(steps=60, every=10, kill_after=20, args=[
     "--hidden-features", "32", "--hidden-layers", "1", "--surface-points", "256",
-    "--off-surface-points", "256", "--resolution", "24", "--no-progress"])
+    "--off-surface-points", "256", "--resolution", "24", "--no-progress", "--no-previews"])
 FULL = dict(steps=400, every=50, kill_after=100, args=[
     "--hidden-features", "64", "--hidden-layers", "2", "--surface-points", "1024",
-    "--off-surface-points", "1024", "--resolution", "64", "--no-progress"])
+    "--off-surface-points", "1024", "--resolution", "64", "--no-progress", "--no-previews"])
 
 
 def _command(out: Path, setting: dict) -> list[str]:

@@ -400,6 +400,10 @@ def test_fit_image_writes_every_output(fitted_folder):
                  "losses.csv", "metrics.json", "model.pt"):
         assert (fitted_folder / name).is_file(), name
     assert Image.open(fitted_folder / "fit.png").size == (24, 20)
+    # the figures, drawn with matplotlib: their fixed sizes, and not blank
+    for name, size in (("figure.png", (1500, 360)), ("curves.png", (1120, 400))):
+        pixels = np.asarray(Image.open(fitted_folder / name).convert("RGB"), dtype=float)
+        assert pixels.shape[:2] == size[::-1] and pixels.std() > 20, name
     metrics = json.loads((fitted_folder / "metrics.json").read_text())
     assert metrics["psnr"] > 15 and 0 < metrics["ssim"] <= 1 and metrics["size"] == [24, 20]
     assert metrics["steps"] == 60 and metrics["seconds_to_fit_png"] > 0
@@ -454,6 +458,7 @@ def test_blend_with_a_mask(tmp_path):
     tyro.cli(Blend, args=["skimage:camera", "skimage:moon", "-o", str(out), "--size", "16x16",
                           "--mask", str(mask), "--weights", "1,0", "--steps", "20", *SMALL]).run()
     assert Image.open(out / "blend.png").size == (16, 16)
+    assert Image.open(out / "figure.png").size == (1500, 360)  # A, B, mask, direct, blend
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["weights"] == [1.0, 0.0] and (out / "mask.png").is_file()
     with pytest.raises(InputError, match="--weights"):

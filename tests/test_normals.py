@@ -71,7 +71,7 @@ def test_each_normals_mode_reconstructs_the_ellipsoid(tmp_path, mode):
     out = tmp_path / "e.obj"
     args = ["reconstruct", str(REPO / "data" / "sample_ellipsoid.xyz"), "-o", str(out), "--normals-mode", mode,
             "--steps", "300", "--hidden-features", "64", "--hidden-layers", "2", "--surface-points", "1024",
-            "--off-surface-points", "1024", "--resolution", "80", "--no-progress"]
+            "--off-surface-points", "1024", "--resolution", "80", "--no-progress", "--no-previews"]
     assert main(args) == 0
     mesh = trimesh.load(out, process=False)
     assert mesh.volume == pytest.approx(4 / 3 * np.pi * np.prod(shapes.AXES), rel=0.12)

@@ -233,6 +233,7 @@ def _run(shape_list: list[Shape], methods: tuple[str, ...], out: Path, jobs: int
     if not pending:
         results.write()
         summary.records = results.sorted()
+        _html(out, summary.records, progress)
         return summary
 
     from tqdm.auto import tqdm
@@ -275,4 +276,13 @@ def _run(shape_list: list[Shape], methods: tuple[str, ...], out: Path, jobs: int
     finally:
         bar.close()
     summary.records = results.sorted()
+    _html(out, summary.records, progress)
     return summary
+
+
+def _html(out: Path, records: list[dict], progress: bool) -> None:
+    """report.html with thumbnails (:mod:`sdfrecon.viz.report`), after the tables."""
+    from sdfrecon.viz.report import write_html_report
+
+    path = write_html_report(out, records, progress)
+    log.info("wrote %s", path)

@@ -24,26 +24,33 @@ def commands() -> dict[str, type]:
     from sdfrecon.cli.hyper import Hyper
     from sdfrecon.cli.image import Blend, FitImage, RenderImage
     from sdfrecon.cli.reconstruct import Extract, Reconstruct
+    from sdfrecon.cli.viz import Render
 
     return {
         "reconstruct": Reconstruct, "extract": Extract, "evaluate": Evaluate, "sample": Sample,
-        "poisson": Poisson, "bench": Bench,
+        "poisson": Poisson, "bench": Bench, "render": Render,
         "fit-image": FitImage, "render-image": RenderImage, "blend": Blend, "hyper": Hyper,
     }
 
 
-def _setup_logging(quiet: bool) -> None:
+def _setup_logging(quiet: bool, verbose: bool = False) -> None:
+    """--quiet: warnings and errors only; --verbose: debug messages too (of sdfrecon, not
+    of the libraries); neither: sdfrecon's progress messages."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("sdfrecon: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING if quiet else logging.INFO)
+    logging.getLogger("sdfrecon").setLevel(logging.DEBUG if verbose and not quiet else logging.NOTSET)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     command = tyro.extras.subcommand_cli_from_dict(commands(), prog="sdfrecon", args=argv)
-    _setup_logging(command.quiet)
+    if command.quiet and command.verbose:
+        print("sdfrecon: error: --quiet and --verbose: choose one", file=sys.stderr)
+        return 2
+    _setup_logging(command.quiet, command.verbose)
     try:
         command.run()
     except InputError as err:

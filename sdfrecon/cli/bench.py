@@ -55,7 +55,8 @@ class Bench(Common):
     For each shape and method: the mesh (OUT/meshes/<shape>__<method>.ply), the metrics
     against the shape's reference (as `sdfrecon evaluate`), the wall time and peak memory
     of the worker; collected in OUT/results.jsonl, results.csv and results.md (per shape,
-    and mean/median per method). A re-run skips the finished jobs and retries failed ones.
+    and mean/median per method), and OUT/report.html (the table with each shape's best values
+    highlighted, and thumbnails of every mesh linking to its file). A re-run skips the finished jobs and retries failed ones.
     Exit code 1 when a job failed (its error is in the results; the other jobs still ran).
 
     --suite srb --data DIR runs the Surface Reconstruction Benchmark in its published

@@ -33,6 +33,15 @@ def passive_openmp() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
+def _quiet(config: ImageConfig, quiet: bool) -> ImageConfig:
+    """--quiet turns the progress bar off."""
+    import dataclasses
+
+    if not quiet:
+        return config
+    return dataclasses.replace(config, train=dataclasses.replace(config.train, progress=False))
+
+
 ImageArg = Annotated[str | None, tyro.conf.arg(metavar="IMAGE")]
 
 
@@ -43,7 +52,8 @@ class FitImage(Common):
     Writes into OUT_DIR: fit.png (the fit at the fitted size), fit_gradient.png and
     fit_laplacian.png (its autograd derivatives), the same three of the original,
     curves.png (loss and PSNR), losses.csv, metrics.json (PSNR, SSIM) and model.pt (for
-    render-image). A gradient fit gets its constant, a Laplacian fit its constant and linear
+    render-image), figure.png (original, fit, error, gradient and Laplacian with colour
+    bars). A gradient fit gets its constant, a Laplacian fit its constant and linear
     term, by least squares before PSNR is reported.
     """
 
@@ -67,7 +77,7 @@ class FitImage(Common):
 
     def run(self) -> None:
         passive_openmp()
-        config = apply_preset(self.preset, self.config)
+        config = _quiet(apply_preset(self.preset, self.config), self.quiet)
         from sdfrecon.image.pipeline import run_fit_image
 
         s = run_fit_image(self.image, self.output, config, self.size, self.grayscale, self.overwrite)
@@ -118,7 +128,8 @@ class Blend(Common):
     --weights 1,0 pastes A's detail into B inside the mask, seamlessly.
 
     Writes into OUT_DIR: blend.png, a.png, b.png, direct.png (the same mix of the pixels),
-    mask.png (with --mask), curves.png, losses.csv, metrics.json and model.pt.
+    mask.png (with --mask), figure.png (all of them in a row), curves.png, losses.csv,
+    metrics.json and model.pt.
     """
 
     a: tyro.conf.Positional[Annotated[str, tyro.conf.arg(metavar="A")]] = "skimage:camera"
@@ -147,8 +158,9 @@ class Blend(Common):
         from sdfrecon.image.config import ImageFitConfig
         from sdfrecon.image.pipeline import run_blend
 
-        config = ImageConfig(model=self.model, train=self.train,
-                             fit=ImageFitConfig(target="gradient", batch_size=self.fit.batch_size))
+        config = _quiet(ImageConfig(model=self.model, train=self.train,
+                                    fit=ImageFitConfig(target="gradient", batch_size=self.fit.batch_size)),
+                        self.quiet)
         s = run_blend(self.a, self.b, self.output, self.weights, self.mask, self.size,
                           self.grayscale, config, self.overwrite)
         print(f"wrote {self.output}/blend.png ({s['size'][0]}x{s['size'][1]}) after {s['steps']} steps "

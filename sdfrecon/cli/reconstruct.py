@@ -18,7 +18,8 @@ class Reconstruct(Common):
     """Reconstruct a watertight mesh from a point cloud (SIREN SDF + marching cubes).
 
     Writes the mesh in the input's own coordinates, and beside it a run folder
-    (<mesh stem>.run/) with the checkpoint, config.json, losses.csv and summary.json.
+    (<mesh stem>.run/) with the checkpoint, config.json, losses.csv, summary.json and the
+    pictures preview.png, sdf_slices.png and training.png.
     """
 
     input: tyro.conf.Positional[Path]
@@ -31,14 +32,23 @@ class Reconstruct(Common):
     """Continue from the run folder's checkpoint instead of starting again."""
     run_dir: Path | None = None
     """Run folder (default: <output without suffix>.run beside the mesh)."""
+    previews: bool = True
+    """Draw preview.png (the mesh from three sides and over the input points), sdf_slices.png
+    and training.png into the run folder (a few seconds; --no-previews skips them)."""
     config: Annotated[ReconstructConfig, tyro.conf.OmitArgPrefixes] = field(
         default_factory=ReconstructConfig
     )
 
     def run(self) -> None:
+        import dataclasses
+
         from sdfrecon.pipeline import reconstruct, run_dir_for
 
-        mesh = reconstruct(self.input, self.output, self.config, self.overwrite, self.resume, self.run_dir)
+        config = self.config
+        if self.quiet:
+            config = dataclasses.replace(config, train=dataclasses.replace(config.train, progress=False))
+        mesh = reconstruct(self.input, self.output, config, self.overwrite, self.resume, self.run_dir,
+                           previews=self.previews)
         info = mesh.info
         print(
             f"wrote {self.output} ({info['vertices']} vertices, {info['faces']} faces) in "
@@ -66,6 +76,7 @@ class Extract(Common):
     def run(self) -> None:
         from sdfrecon.pipeline import extract_model
 
-        mesh = extract_model(self.model, self.output, self.extract, self.device, self.overwrite, self.cloud)
+        mesh = extract_model(self.model, self.output, self.extract, self.device, self.overwrite,
+                             self.cloud, progress=not self.quiet)
         print(f"wrote {self.output} ({len(mesh.vertices)} vertices, {len(mesh.faces)} faces) "
               f"in {mesh.info['extract_seconds']:.1f} s")

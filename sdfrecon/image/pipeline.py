@@ -19,10 +19,10 @@ from sdfrecon.io.atomic import write_json
 log = logging.getLogger("sdfrecon")
 
 FIT_FILES = ("fit.png", "fit_gradient.png", "fit_laplacian.png", "original.png",
-             "original_gradient.png", "original_laplacian.png", "curves.png", "losses.csv",
-             "metrics.json", "model.pt")
-BLEND_FILES = ("blend.png", "a.png", "b.png", "mask.png", "direct.png", "curves.png", "losses.csv",
-               "metrics.json", "model.pt")
+             "original_gradient.png", "original_laplacian.png", "figure.png", "curves.png",
+             "losses.csv", "metrics.json", "model.pt")
+BLEND_FILES = ("blend.png", "a.png", "b.png", "mask.png", "direct.png", "figure.png", "curves.png",
+               "losses.csv", "metrics.json", "model.pt")
 
 
 def _check_outputs(folder: Path, names: tuple[str, ...], overwrite: bool) -> None:
@@ -128,6 +128,10 @@ def run_fit_image(source: str | None, folder: Path, config: ImageConfig, size: s
     _derivative_pngs(folder, "original", orig_grad, orig_lap, scales, overwrite)
     fit_grad, fit_lap = render_derivatives(model, w, h)
     _derivative_pngs(folder, "fit", fit_grad, fit_lap, scales, overwrite)
+    plots.save_png(folder / "figure.png", plots.fit_figure(
+        image, fitted, data.gradient_magnitude(fit_grad), fit_lap, scales,
+        f"{config.model.activation} fitted to the {config.fit.target} of "
+        f"{source or data.DEFAULT_IMAGE} ({w}x{h}): PSNR {metrics['psnr']:.2f} dB"), overwrite)
     summary = {
         "image": source or f"{data.DEFAULT_IMAGE} resampled to {w}x{h}",
         "size": [w, h], "channels": c, "target": config.fit.target,
@@ -185,6 +189,10 @@ def run_blend(a: str, b: str, folder: Path, weights: str, mask: str | None, size
     if m is not None:
         plots.save_png(folder / "mask.png", m, overwrite)
     metrics = image_metrics(fitted, target.reference)
+    plots.save_png(folder / "figure.png", plots.blend_figure(
+        img_a, img_b, target.reference, fitted, m,
+        f"{a} + {b}, weights {w[0]:g}, {w[1]:g}: PSNR against the direct mix {metrics['psnr']:.2f} dB"),
+        overwrite)
     summary = {
         "a": a, "b": b, "mask": mask, "weights": list(w), "size": list(wh),
         "gradient": "m (w_a grad A + w_b grad B) + (1 - m) grad B (m = 1 without a mask)",

@@ -1,16 +1,15 @@
-"""PNG output: images, derivative maps and line plots, drawn with Pillow (which
-scikit-image already depends on), so no plotting library is needed. Every file is written
+"""PNG output: images and derivative maps (Pillow), and the figures with axes, labels and
+colour bars (matplotlib on its Agg canvas: no display needed). Every file is written
 atomically and never replaces an existing one without ``overwrite``."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
 from sdfrecon.io.atomic import atomic_write
 
@@ -57,100 +56,44 @@ class Series:
     y: Sequence[float]
 
 
-def _font(size: int):
-    try:
-        return ImageFont.load_default(size=size)
-    except (TypeError, OSError, ImportError):  # Pillow without FreeType: the fixed bitmap font
-        return ImageFont.load_default()
+def figure_image(fig) -> Image.Image:
+    """A matplotlib figure rasterised at its own pixel size -> RGB Pillow image."""
+    fig.canvas.draw()
+    return Image.fromarray(np.asarray(fig.canvas.buffer_rgba())).convert("RGB")
 
 
-def _nice_ticks(lo: float, hi: float, count: int = 6) -> list[float]:
-    if not math.isfinite(lo) or not math.isfinite(hi):
-        return []
-    if hi <= lo:
-        hi = lo + 1.0
-    raw = (hi - lo) / max(count - 1, 1)
-    mag = 10 ** math.floor(math.log10(raw))
-    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
-    start = math.ceil(lo / step - 1e-9) * step
-    ticks, t = [], start
-    while t <= hi + 1e-9 * step:
-        ticks.append(round(t, 12))
-        t += step
-    return ticks
-
-
-def _fmt(v: float) -> str:
-    if v != 0 and (abs(v) >= 1e5 or abs(v) < 1e-3):
-        return f"{v:.0e}"
-    return f"{v:g}"
+def _plot_lines(ax, series: Sequence[Series], title: str, xlabel: str, ylabel: str, log_y: bool) -> None:
+    drawn = 0
+    for i, s in enumerate(series):
+        y = np.asarray(s.y, dtype=np.float64)
+        if log_y:
+            y = np.where(y > 0, y, np.nan)
+        if np.isfinite(y).any():
+            drawn += 1
+        ax.plot(np.asarray(s.x, dtype=np.float64), y, label=s.label, color=COLOURS[i % len(COLOURS)],
+                linewidth=1.6, marker="o" if np.isfinite(y).sum() == 1 else None, markersize=3)
+    if log_y and drawn:
+        ax.set_yscale("log")
+    if not drawn:
+        ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", va="center", color="gray")
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(True, which="both", alpha=0.25)
+    if drawn:
+        ax.legend(fontsize=9)
 
 
 def line_plot(series: Sequence[Series], title: str, xlabel: str, ylabel: str, log_y: bool = False,
               size: tuple[int, int] = (560, 400)) -> Image.Image:
-    """A line plot of ``series`` with axes, ticks, grid, labels and a legend (log y optional)."""
-    width, height = size
-    img = Image.new("RGB", size, "white")
-    draw = ImageDraw.Draw(img)
-    small, big = _font(12), _font(14)
-    left, right, top, bottom = 62, 14, 30, 46
-    xs = [float(v) for s in series for v in s.x]
-    ys = [float(v) for s in series for v in s.y if math.isfinite(float(v)) and (not log_y or float(v) > 0)]
-    draw.text((width / 2, 8), title, fill="black", font=big, anchor="mt")
-    draw.text((left + (width - left - right) / 2, height - 6), xlabel, fill="black", font=small, anchor="mb")
-    ylabel_img = Image.new("RGB", (height - top - bottom, 16), "white")
-    ImageDraw.Draw(ylabel_img).text(((height - top - bottom) / 2, 8), ylabel, fill="black", font=small, anchor="mm")
-    img.paste(ylabel_img.rotate(90, expand=True), (2, top))
-    x0, x1, y0, y1 = left, width - right, height - bottom, top
-    draw.rectangle((x0, y1, x1, y0), outline="black")
-    if not xs or not ys:
-        draw.text(((x0 + x1) / 2, (y0 + y1) / 2), "no data", fill="gray", font=small, anchor="mm")
-        return img
-    xlo, xhi = min(xs), max(xs)
-    if xhi <= xlo:
-        xhi = xlo + 1
-    tf = (lambda v: math.log10(v)) if log_y else (lambda v: v)
-    ylo, yhi = tf(min(ys)), tf(max(ys))
-    pad = 0.05 * (yhi - ylo) if yhi > ylo else 0.5
-    ylo, yhi = ylo - pad, yhi + pad
+    """A line plot of ``series`` (axes, ticks, grid, labels, legend; log y optional) as an
+    RGB image of ``size`` pixels."""
+    from sdfrecon.viz.figures import new_figure
 
-    def px(x: float, y: float) -> tuple[float, float]:
-        return (x0 + (x - xlo) / (xhi - xlo) * (x1 - x0), y0 - (tf(y) - ylo) / (yhi - ylo) * (y0 - y1))
-
-    for t in _nice_ticks(xlo, xhi):
-        u = x0 + (t - xlo) / (xhi - xlo) * (x1 - x0)
-        draw.line((u, y0, u, y1), fill="#e6e6e6")
-        draw.line((u, y0, u, y0 + 4), fill="black")
-        draw.text((u, y0 + 6), _fmt(t), fill="black", font=small, anchor="mt")
-    yticks = ([10.0 ** k for k in range(math.ceil(ylo), math.floor(yhi) + 1)] if log_y
-              else _nice_ticks(ylo, yhi))
-    if log_y and len(yticks) < 2:
-        yticks = [10 ** v for v in _nice_ticks(ylo, yhi, 4)]
-    for t in yticks:
-        v = y0 - (tf(t) - ylo) / (yhi - ylo) * (y0 - y1)
-        draw.line((x0, v, x1, v), fill="#e6e6e6")
-        draw.line((x0 - 4, v, x0, v), fill="black")
-        draw.text((x0 - 6, v), _fmt(t), fill="black", font=small, anchor="rm")
-    draw.rectangle((x0, y1, x1, y0), outline="black")
-    for i, s in enumerate(series):
-        colour = COLOURS[i % len(COLOURS)]
-        run: list[tuple[float, float]] = []
-        for x, y in zip(s.x, s.y, strict=True):
-            x, y = float(x), float(y)
-            if math.isfinite(y) and (not log_y or y > 0):
-                run.append(px(x, y))
-                continue
-            if len(run) > 1:
-                draw.line(run, fill=colour, width=2)
-            run = []
-        if len(run) > 1:
-            draw.line(run, fill=colour, width=2)
-        elif len(run) == 1:
-            draw.ellipse((run[0][0] - 2, run[0][1] - 2, run[0][0] + 2, run[0][1] + 2), fill=colour)
-        ly = y1 + 8 + 16 * i
-        draw.line((x0 + 10, ly + 7, x0 + 30, ly + 7), fill=colour, width=3)
-        draw.text((x0 + 35, ly), s.label, fill="black", font=small)
-    return img
+    fig = new_figure(size)
+    _plot_lines(fig.add_subplot(), series, title, xlabel, ylabel, log_y)
+    fig.tight_layout()
+    return figure_image(fig)
 
 
 def side_by_side(images: Sequence[Image.Image]) -> Image.Image:
@@ -166,10 +109,70 @@ def side_by_side(images: Sequence[Image.Image]) -> Image.Image:
 
 
 def training_curves(history: Sequence[dict[str, float]], title: str, psnr_label: str) -> Image.Image:
-    """Loss (log scale) and PSNR against step, side by side, from a training history."""
+    """Loss (log scale) and PSNR against step, side by side, from a training history: one
+    1120 x 400 figure."""
+    from sdfrecon.viz.figures import new_figure
+
     steps = [h["step"] for h in history]
-    loss = line_plot([Series("loss", steps, [h["total"] for h in history])],
-                     f"{title}: loss", "step", "loss", log_y=True)
-    psnr = line_plot([Series(psnr_label, steps, [h.get("psnr", float("nan")) for h in history])],
-                     f"{title}: PSNR", "step", "PSNR (dB)")
-    return side_by_side([loss, psnr])
+    fig = new_figure((1120, 400))
+    loss_ax, psnr_ax = fig.subplots(1, 2)
+    _plot_lines(loss_ax, [Series("loss", steps, [h["total"] for h in history])],
+                f"{title}: loss", "step", "loss", log_y=True)
+    _plot_lines(psnr_ax, [Series(psnr_label, steps, [h.get("psnr", float("nan")) for h in history])],
+                f"{title}: PSNR", "step", "PSNR (dB)", log_y=False)
+    fig.tight_layout()
+    return figure_image(fig)
+
+
+def _panel(fig, ax, image: np.ndarray, title: str, cmap: str | None = None,
+           limits: tuple[float, float] | None = None, label: str | None = None) -> None:
+    """One image panel; a colour bar (labelled) when it is a map rather than a picture."""
+    a = np.asarray(image, dtype=np.float64)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[..., 0]
+    if a.ndim == 2 and cmap is None:
+        cmap, limits = "gray", (0.0, 1.0)
+    shown = ax.imshow(np.clip(a, 0, 1) if a.ndim == 3 else a, cmap=cmap,
+                      vmin=None if limits is None else limits[0], vmax=None if limits is None else limits[1],
+                      interpolation="nearest")
+    ax.set_title(title, fontsize=10)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if label is not None:
+        fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.03).set_label(label)
+
+
+def fit_figure(original: np.ndarray, fitted: np.ndarray, gradient: np.ndarray, laplacian: np.ndarray,
+               scales: tuple[float, float], title: str) -> Image.Image:
+    """original (H, W, C), fit, |fit - original| (mean over channels), and the fit's gradient
+    magnitude (H, W) and Laplacian (H, W) on the original's scales, with colour bars: a
+    1500 x 360 figure."""
+    from sdfrecon.viz.figures import new_figure
+
+    fig = new_figure((1500, 360))
+    axes = fig.subplots(1, 5)
+    error = np.abs(np.clip(fitted, 0, 1) - original).mean(axis=2)
+    _panel(fig, axes[0], original, "original")
+    _panel(fig, axes[1], fitted, "fit")
+    _panel(fig, axes[2], error, "|fit - original|", "magma", (0.0, max(float(np.percentile(error, 99)), 1e-6)),
+           "absolute error")
+    _panel(fig, axes[3], gradient, "fit: |gradient|", "viridis", (0.0, scales[0]), "per unit of x")
+    _panel(fig, axes[4], laplacian, "fit: Laplacian", "RdBu_r", (-scales[1], scales[1]), "per unit of x^2")
+    fig.suptitle(title)
+    fig.subplots_adjust(left=0.01, right=0.97, bottom=0.03, top=0.82, wspace=0.35)
+    return figure_image(fig)
+
+
+def blend_figure(a: np.ndarray, b: np.ndarray, direct: np.ndarray, blended: np.ndarray,
+                 mask: np.ndarray | None, title: str) -> Image.Image:
+    """A, B, (the mask,) the direct mix of the pixels and the gradient-domain blend, in a row."""
+    from sdfrecon.viz.figures import new_figure
+
+    panels = [(a, "A"), (b, "B")] + ([(mask, "mask")] if mask is not None else []) + [
+        (direct, "direct mix of the pixels"), (blended, "gradient-domain blend")]
+    fig = new_figure((300 * len(panels), 360))
+    for ax, (image, name) in zip(fig.subplots(1, len(panels)), panels, strict=True):
+        _panel(fig, ax, image, name)
+    fig.suptitle(title)
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.03, top=0.82, wspace=0.08)
+    return figure_image(fig)

@@ -39,16 +39,19 @@ WIDEN = 2.0
 seen (after three rounds, with no bound: densely)."""
 
 
-def extract_mesh(fn: FieldFn, config: ExtractConfig, device: torch.device
+def extract_mesh(fn: FieldFn, config: ExtractConfig, device: torch.device, progress: bool = False
                  ) -> tuple[np.ndarray, np.ndarray, GridStats]:
     """The zero level set on the R^3 grid of config: vertices (V, 3) float64 in [-1, 1]^3,
     faces (F, 3) int64 (normals toward increasing f) and stats. Coarse-to-fine (the
     default) gives the dense grid's mesh while evaluating and storing only near the surface;
-    ``coarse_to_fine=False`` evaluates the dense (R, R, R) grid."""
+    ``coarse_to_fine=False`` evaluates the dense (R, R, R) grid. progress: a bar over the
+    chunks (or the dense grid's slices), drawn on a terminal only."""
+    from tqdm.auto import tqdm
+
     r = config.resolution
     t0 = time.perf_counter()
     if not config.coarse_to_fine:
-        volume = dense_grid(fn, r, device, config.chunk_size)
+        volume = dense_grid(fn, r, device, config.chunk_size, progress)
         t1 = time.perf_counter()
         vertices, faces = marching_cubes(volume)
         return vertices, faces, GridStats(r, r**3, r**3, t1 - t0, time.perf_counter() - t1)
@@ -79,7 +82,12 @@ def extract_mesh(fn: FieldFn, config: ExtractConfig, device: torch.device
     bounds = dict.fromkeys(steep, WIDEN * top_slope)
     slope, widest, skipped, opened, widened = top_slope, lipschitz, set(), set(), 0
     queue = list(itertools.product(range(count), repeat=3))
+    # disable=None: drawn only on a terminal
+    bar = tqdm(total=len(queue), desc="grid", unit="chunk", disable=None if progress else True,
+               leave=False, dynamic_ncols=True)
     for key in queue:  # grows while it is walked: skipped chunks re-opened with a wider bound
+        bar.total = len(queue)
+        bar.update(1)
         if key in opened:
             continue
         bound = bounds.get(key, lipschitz)
@@ -130,6 +138,7 @@ def extract_mesh(fn: FieldFn, config: ExtractConfig, device: torch.device
         vertices.append((v + origin).astype(np.float32))
         faces.append(f.astype(np.int32))
         n_vertices.append(len(v))
+    bar.close()
     if widened:
         log.warning("the field is steeper than --lipschitz-bound %g assumes (a slope of %.3g "
                     "between neighbouring grid values): evaluated %d of %d chunks again with a "
