@@ -70,13 +70,18 @@ def evaluate(fn: FieldFn, points: np.ndarray, device: torch.device, chunk_size: 
     return out
 
 
-def dense_grid(fn: FieldFn, resolution: int, device: torch.device, chunk_size: int) -> np.ndarray:
-    """fn on every grid point: (R, R, R) float32. R^3 network calls (the reference)."""
+def dense_grid(fn: FieldFn, resolution: int, device: torch.device, chunk_size: int,
+               progress: bool = False) -> np.ndarray:
+    """fn on every grid point: (R, R, R) float32. R^3 network calls (the reference).
+    progress: a bar over the slices, drawn on a terminal only."""
+    from tqdm.auto import tqdm
+
     field = field_evaluator(fn)
     axis = np.arange(resolution)
     plane = np.stack(np.meshgrid(axis, axis, indexing="ij"), axis=-1).reshape(-1, 2)
     volume = np.empty((resolution,) * 3, dtype=np.float32)
-    for i in range(resolution):
+    for i in tqdm(range(resolution), desc="grid", unit="slice", disable=None if progress else True,
+                  leave=False, dynamic_ncols=True):
         idx = np.concatenate([np.full((len(plane), 1), i), plane], axis=1)
         volume[i] = evaluate(field, grid_coordinates(idx, resolution), device, chunk_size).reshape(
             resolution, resolution)
