@@ -112,14 +112,15 @@ def free_space_margin(points: np.ndarray, floor: float) -> float:
 
 def free_space_pool(points: torch.Tensor, normals: torch.Tensor | None, size: int,
                     margin: float, generator: torch.Generator, neighbours: int = 8,
-                    carve_resolution: int = 64) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                    carve_resolution: int = 128) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``size`` points uniform in [-1, 1]^3 (drawn from ``generator``), the distance of each to
     the nearest of ``points`` (N, 3), and the side of the surface it lies on where that is
     known: +1 outside, -1 inside, 0 unknown. All on the points' device; computed once.
 
     The side comes from two witnesses, used only farther than ``margin`` from every point:
     * visibility: on a ``carve_resolution``^3 grid whose cells within twice the point spacing
-      of a point are occupied, a cell that sees the box's boundary along at least two of the six axis
+      (plus a cell's half-diagonal) of a point are occupied, so that the cell any sampled
+      surface crosses is, a cell that sees the box's boundary along at least two of the six axis
       directions without crossing an occupied cell is outside (space carving; two, so that
       one hole in a scan does not open the inside);
     * the oriented normals (when given): a point whose ``neighbours`` nearest input points all
@@ -135,14 +136,15 @@ def free_space_pool(points: torch.Tensor, normals: torch.Tensor | None, size: in
     pool = torch.rand((size, 3), generator=generator, device=dev) * 2.0 - 1.0
     p = points.detach().cpu().numpy().astype(np.float64)
     x = pool.cpu().numpy().astype(np.float64)
-    tree = cKDTree(p)
+    tree = cKDTree(p, balanced_tree=False, compact_nodes=False)  # fast for far queries too (see
+    # evaluation.metrics.exact_tree): most of the pool lies far from the points
     distance, nearest = tree.query(x, k=neighbours if normals is not None else 1, workers=-1)
     distance, nearest = distance.reshape(size, -1), nearest.reshape(size, -1)
     side = np.zeros(size)
     sample = p[np.random.default_rng(0).choice(len(p), min(len(p), 20_000), replace=False)]
     spacing = float(np.median(tree.query(sample, k=2, workers=-1)[0][:, 1]))
-    reach = max(2.0 * spacing, 2.0 / carve_resolution)  # seals the sampled surface, no wider
-    seen = _carved(tree, carve_resolution, reach)[_cell(x, carve_resolution)]
+    reach = np.sqrt(3.0) / carve_resolution + 2.0 * spacing  # the cell a surface crosses is occupied
+    seen = _carved(p, carve_resolution, reach)[_cell(x, carve_resolution)]
     if normals is not None:
         n = normals.detach().cpu().numpy().astype(np.float64)
         votes = np.sign(np.einsum("mkc,mkc->mk", n[nearest], x[:, None, :] - p[nearest]))
@@ -160,14 +162,21 @@ def _cell(x: np.ndarray, resolution: int) -> tuple[np.ndarray, ...]:
     return ijk[:, 0], ijk[:, 1], ijk[:, 2]
 
 
-def _carved(tree, resolution: int, reach: float) -> np.ndarray:
+def _carved(points: np.ndarray, resolution: int, reach: float) -> np.ndarray:
     """(R, R, R) count of the axis directions (0-6) along which each cell of the grid over
-    [-1, 1]^3 sees the boundary without crossing a cell whose centre lies within ``reach``
-    of an input point (twice the point spacing: the sampled surface is a closed wall)."""
-    centres = (np.arange(resolution) + 0.5) * 2.0 / resolution - 1.0
-    grid = np.stack(np.meshgrid(centres, centres, centres, indexing="ij"), axis=-1).reshape(-1, 3)
-    occupied = (tree.query(grid, k=1, distance_upper_bound=reach, workers=-1)[0] <= reach)
-    occupied = occupied.reshape(resolution, resolution, resolution)
+    [-1, 1]^3 sees the boundary without crossing an occupied cell: one whose centre may lie
+    within ``reach`` of an input point (each point's cell dilated by a ball of that radius
+    plus the cell's half-diagonal; a splat and a dilation, no neighbour search)."""
+    from scipy import ndimage
+
+    cell = 2.0 / resolution
+    occupied = np.zeros((resolution,) * 3, dtype=bool)
+    occupied[_cell(points, resolution)] = True
+    rho = reach / cell + np.sqrt(3.0) / 2.0
+    r = int(np.ceil(rho))
+    offsets = np.stack(np.meshgrid(*[np.arange(-r, r + 1)] * 3, indexing="ij"), axis=-1)
+    ball = (offsets**2).sum(axis=-1) <= rho**2
+    occupied = ndimage.binary_dilation(occupied, structure=ball)
     count = np.zeros(occupied.shape, dtype=np.int64)
     for axis in range(3):
         before = np.cumsum(occupied, axis=axis)  # occupied cells up to and including this one
