@@ -99,15 +99,21 @@ class SdfSampler:
                         distance=distance, side=side)
 
 
+def median_spacing(points: np.ndarray, tree=None) -> float:
+    """Median distance from a point of the cloud (N, 3) to its nearest other point, over a
+    seeded sample of at most 20k points; ``tree``: a k-d tree of ``points`` already built."""
+    from scipy.spatial import cKDTree
+
+    tree = cKDTree(points) if tree is None else tree
+    sample = points[np.random.default_rng(0).choice(len(points), min(len(points), 20_000), replace=False)]
+    return float(np.median(tree.query(sample, k=2, workers=-1)[0][:, 1]))
+
+
 def free_space_margin(points: np.ndarray, floor: float) -> float:
     """The free-space term's margin for a cloud (N, 3) in normalised units: ``floor``, or twice
     the median distance between neighbouring points where the cloud is sparser (the surface
     passes up to about a spacing from its nearest point: no free-space claim may reach it)."""
-    from scipy.spatial import cKDTree
-
-    sample = points[np.random.default_rng(0).choice(len(points), min(len(points), 20_000), replace=False)]
-    spacing = float(np.median(cKDTree(points).query(sample, k=2, workers=-1)[0][:, 1]))
-    return max(floor, 2.0 * spacing)
+    return max(floor, 2.0 * median_spacing(points))
 
 
 def free_space_pool(points: torch.Tensor, normals: torch.Tensor | None, size: int,
@@ -141,9 +147,7 @@ def free_space_pool(points: torch.Tensor, normals: torch.Tensor | None, size: in
     distance, nearest = tree.query(x, k=neighbours if normals is not None else 1, workers=-1)
     distance, nearest = distance.reshape(size, -1), nearest.reshape(size, -1)
     side = np.zeros(size)
-    sample = p[np.random.default_rng(0).choice(len(p), min(len(p), 20_000), replace=False)]
-    spacing = float(np.median(tree.query(sample, k=2, workers=-1)[0][:, 1]))
-    reach = np.sqrt(3.0) / carve_resolution + 2.0 * spacing  # the cell a surface crosses is occupied
+    reach = np.sqrt(3.0) / carve_resolution + 2.0 * median_spacing(p, tree)  # the cell a surface crosses is occupied
     seen = _carved(p, carve_resolution, reach)[_cell(x, carve_resolution)]
     if normals is not None:
         n = normals.detach().cpu().numpy().astype(np.float64)

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from sdfrecon.sdf.extract import FieldFn, evaluate, field_evaluator, field_normals
+from sdfrecon.sdf.sampling import median_spacing
 
 
 def snap_to_points(fn: FieldFn, vertices: np.ndarray, points: np.ndarray, device: torch.device,
@@ -34,8 +35,7 @@ def snap_to_points(fn: FieldFn, vertices: np.ndarray, points: np.ndarray, device
     points = np.asarray(points, dtype=np.float64)
     residual = evaluate(field_evaluator(fn), points.astype(np.float32), device, chunk_size)
     tree = cKDTree(points)
-    sample = points[np.random.default_rng(0).choice(len(points), min(len(points), 20_000), replace=False)]
-    spacing = float(np.median(tree.query(sample, k=2, workers=-1)[0][:, 1]))
+    spacing = median_spacing(points, tree)
     k = min(neighbours, len(points))
     dist, index = tree.query(vertices, k=k, workers=-1)
     dist, index = dist.reshape(len(vertices), k), index.reshape(len(vertices), k)
