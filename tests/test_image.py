@@ -1,6 +1,7 @@
 """Image fitting: coordinate and derivative conventions, each target on a small image, the
-least-squares offset, rendering at other sizes, blending, presets, the commands and their
-errors. Everything runs on tiny images (32 x 32) and small networks, in seconds."""
+least-squares offset, rendering at other sizes, blending, the commands and their errors
+(fit-image's presets: test_image_presets.py). Everything runs on tiny images (32 x 32) and
+small networks, in seconds."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from torch import nn
 from sdfrecon.cli.image import Blend, FitImage, RenderImage
 from sdfrecon.errors import InputError
 from sdfrecon.image import data, plots
-from sdfrecon.image.config import PAPER, ImageConfig, apply_preset, image_config_from_dict
+from sdfrecon.image.config import ImageConfig
 from sdfrecon.image.fit import (
     ImageModel,
     blend_target,
@@ -312,17 +313,6 @@ def test_the_learning_rate_defaults_to_one_per_target():
                          dataclasses.replace(small_config("gradient", steps=2), train=dataclasses.replace(
                              small_config().train, steps=2, lr=None)))
     assert model.config.train.lr == 1e-4  # the resolved value is what the model file records
-
-
-def test_the_paper_preset_takes_options_given_on_top():
-    cfg = ImageConfig()
-    given = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, steps=77))
-    merged = apply_preset("paper", given)
-    assert merged.train.steps == 77
-    assert merged.train.lr == PAPER.train.lr and merged.fit.batch_size is None
-    assert merged.model.hidden_features == 256
-    assert apply_preset("fast", cfg) == cfg
-    assert image_config_from_dict(dataclasses.asdict(PAPER)) == PAPER
 
 
 def test_line_plot_draws_with_gaps_and_empty_series():

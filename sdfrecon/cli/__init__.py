@@ -3,7 +3,9 @@ the config dataclasses by tyro (their field docstrings are the --help text).
 
 Library code never parses arguments or exits; this module turns InputError into one line
 on stderr and exit code 2, and TrainingError into exit code 1. Heavy imports (torch,
-open3d) happen inside ``run`` so that ``--help`` is instant.
+open3d) happen inside ``run`` so that ``--help`` is instant. A command class with a
+``prepare_args`` static method rewrites its own arguments before tyro parses them
+(fit-image's ``--preset NAME`` becomes a tyro subcommand).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sys
 
 import tyro
 
+from sdfrecon.cli.common import Common
 from sdfrecon.errors import InputError, TrainingError
 
 
@@ -44,9 +47,31 @@ def _setup_logging(quiet: bool, verbose: bool = False) -> None:
     logging.getLogger("sdfrecon").setLevel(logging.DEBUG if verbose and not quiet else logging.NOTSET)
 
 
+def parse(argv: list[str] | None = None) -> Common:
+    """The command object of a command line (default: ``sys.argv[1:]``), its ``run`` not yet
+    called. The command's ``prepare_args``, where it has one, rewrites the arguments after
+    the command's name first; it raises InputError for arguments it refuses. tyro exits with
+    code 2 (and its own message) for the rest of the bad command lines.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    table = commands()
+    for i, arg in enumerate(args):
+        if arg.startswith("-"):
+            continue  # --help before the command's name
+        prepare = getattr(table.get(arg), "prepare_args", None)
+        if prepare is not None:
+            args[i + 1:] = prepare(args[i + 1:])
+        break
+    return tyro.extras.subcommand_cli_from_dict(table, prog="sdfrecon", args=args)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
-    command = tyro.extras.subcommand_cli_from_dict(commands(), prog="sdfrecon", args=argv)
+    try:
+        command = parse(argv)
+    except InputError as err:
+        print(f"sdfrecon: error: {err}", file=sys.stderr)
+        return 2
     if command.quiet and command.verbose:
         print("sdfrecon: error: --quiet and --verbose: choose one", file=sys.stderr)
         return 2

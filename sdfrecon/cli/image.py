@@ -2,6 +2,11 @@
 
 Options come from the dataclasses of :mod:`sdfrecon.image.config` (their docstrings are the
 --help text); the work is :mod:`sdfrecon.image.pipeline`'s, imported inside ``run``.
+
+fit-image's presets are tyro subcommands (``preset:fast``, ``preset:paper``) whose defaults are
+the preset's whole config, as nerfstudio's method configs: an option given on the command line
+always wins, even at the value of another preset's default. :func:`preset_args` turns the
+``--preset NAME`` of the command line into that subcommand before tyro parses.
 """
 
 from __future__ import annotations
@@ -9,16 +14,18 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import tyro
 
 from sdfrecon.cli.common import Common, Output
+from sdfrecon.errors import InputError
 from sdfrecon.image.config import (
+    PRESET_HELP,
+    PRESETS,
     ImageConfig,
     ImageModelConfig,
     ImageTrainConfig,
-    apply_preset,
 )
 
 
@@ -44,7 +51,52 @@ def _quiet(config: ImageConfig, quiet: bool) -> ImageConfig:
 
 ImageArg = Annotated[str | None, tyro.conf.arg(metavar="IMAGE")]
 
+if TYPE_CHECKING:
+    PresetConfig = ImageConfig
+else:
+    PresetConfig = Annotated[
+        tyro.extras.subcommand_type_from_defaults(
+            {f"preset:{name}": config for name, config in PRESETS.items()},
+            {f"preset:{name}": text for name, text in PRESET_HELP.items()},
+            prefix_names=False,
+        ),
+        tyro.conf.OmitArgPrefixes,
+    ]
+"""An :class:`ImageConfig` chosen by a subcommand per preset, whose defaults are the preset's."""
 
+
+def preset_args(args: list[str]) -> list[str]:
+    """fit-image's arguments (those after ``fit-image``) with ``--preset NAME`` or
+    ``--preset=NAME`` replaced by the preset's subcommand ``preset:NAME``, put first so that
+    every option that follows is read against the preset's defaults (tyro takes the other
+    options of fit-image after it too). Without --preset the arguments are unchanged and tyro
+    starts from 'fast'; the last --preset counts. Raises InputError for a missing or unknown name.
+    """
+    choices = ", ".join(PRESETS)
+    rest: list[str] = []
+    name = None
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest += args[i:]
+            break
+        if arg == "--preset":
+            if i + 1 == len(args) or args[i + 1].startswith("-"):
+                raise InputError("--preset", f"expected a value, one of {choices}")
+            name, i = args[i + 1], i + 2
+        elif arg.startswith("--preset="):
+            name, i = arg.partition("=")[2], i + 1
+        else:
+            rest.append(arg)
+            i += 1
+            continue
+        if name not in PRESETS:
+            raise InputError("--preset", f"invalid choice '{name}' (expected one of {choices})")
+    return rest if name is None else [f"preset:{name}", *rest]
+
+
+@tyro.conf.configure(tyro.conf.CascadeSubcommandArgs)
 @dataclass(kw_only=True)
 class FitImage(Common):
     """Fit a network (a SIREN by default) to an image's pixels, gradient or Laplacian.
@@ -67,17 +119,20 @@ class FitImage(Common):
     size (256x256 for the default cameraman)."""
     grayscale: bool = False
     """Convert a colour image to grey (luminance) before fitting."""
-    preset: Literal["fast", "paper"] = "fast"
-    """Recipe to start from: 'fast' (the defaults shown here: CPU minutes) or 'paper' (256
-    wide, every pixel every step, Adam at a constant 1e-4). Options given explicitly are
-    applied on top, except those given at exactly their default value."""
     overwrite: bool = False
     """Replace existing files in OUT_DIR."""
-    config: Annotated[ImageConfig, tyro.conf.OmitArgPrefixes] = field(default_factory=ImageConfig)
+    config: PresetConfig = field(default_factory=lambda: PRESETS["fast"])
+    """--preset NAME: the recipe whose values are the defaults of the options
+    ('fast': those shown here). Options given explicitly win, at any value."""
+
+    @staticmethod
+    def prepare_args(args: list[str]) -> list[str]:
+        """The command line's arguments after ``fit-image``, ready for tyro: :func:`preset_args`."""
+        return preset_args(args)
 
     def run(self) -> None:
         passive_openmp()
-        config = _quiet(apply_preset(self.preset, self.config), self.quiet)
+        config = _quiet(self.config, self.quiet)
         from sdfrecon.image.pipeline import run_fit_image
 
         s = run_fit_image(self.image, self.output, config, self.size, self.grayscale, self.overwrite)
