@@ -98,18 +98,21 @@ def fit_sdf(
 
     def loss_fn() -> dict[str, torch.Tensor]:
         batch = sampler.sample()
-        # the analytic path needs no graph to x unless the divergence term differentiates grad
-        x = batch.points.requires_grad_(not analytic or free)
-        if analytic:
-            sdf, grad = network.value_and_gradient(x)
+        diverging = free and counter["step"] < decay_steps
+        div, weight = None, 0.0
+        if diverging:
+            weight = config.loss.divergence_weight * (1.0 - counter["step"] / decay_steps)
+        if analytic and diverging:  # forward-mode Laplacian: no graph to x, one backward
+            sdf, grad, div = network.value_gradient_laplacian(batch.points)
+        elif analytic:
+            sdf, grad = network.value_and_gradient(batch.points)
         else:
+            x = batch.points.requires_grad_(True)
             sdf = network(x)
             grad = gradient(sdf, x)
-        div, weight = None, 0.0
-        if free and counter["step"] < decay_steps:
-            weight = config.loss.divergence_weight * (1.0 - counter["step"] / decay_steps)
-            div = divergence(grad, x)
-        elif free:  # keep the term (at zero) so that the loss log keeps its columns
+            if diverging:
+                div = divergence(grad, x)
+        if free and not diverging:  # keep the term (at zero) so that the loss log keeps its columns
             div = torch.zeros_like(sdf)
         counter["step"] += 1
         return sdf_losses(batch, sdf, grad, loss_config, div, weight, margin)

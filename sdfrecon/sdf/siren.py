@@ -92,6 +92,37 @@ class Siren(nn.Module):
             g = (g * (layer.omega_0 * torch.cos(a))) @ layer.linear.weight
         return y, g
 
+    def forward_with_laplacian(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """y (B,), dy/dx (B, in) and the Laplacian sum_k d2y/dx_k2 (B,) for a scalar output, in
+        forward mode: each layer carries its Jacobian J (in, B, n) and Laplacian L (B, n),
+
+            a = w (h W^T + b),  Ja = w J W^T,  La = w L W^T
+            h' = sin a,  J' = cos a * Ja,  L' = cos a * La - sin a * sum_k Ja_k^2
+
+        (the first layer's J is the identity and L zero; h, J and L are stacked so that a
+        layer is one matrix product). Ordinary autograd operations, so a
+        loss on the three back-propagates with one backward pass and no graph of a graph:
+        the divergence of the gradient (normal-free training) without autograd's double and
+        triple backward.
+        """
+        d = x.shape[-1]
+        first, *rest = self.net
+        w, weight = first.omega_0, first.linear.weight
+        a = w * first.linear(x)
+        ja = (w * weight.t()).unsqueeze(1)  # (d, 1, n): dx/dx = I, the same for every point
+        sin, cos = torch.sin(a), torch.cos(a)
+        # the stack [h, J_1 .. J_d, L] (d + 2, B, n): one matrix product a layer for all of it
+        stack = torch.cat([sin[None], cos * ja, (-sin * (ja * ja).sum(0))[None]])
+        for layer in rest:
+            w, lin = layer.omega_0, layer.linear
+            pre = torch.matmul(stack, lin.weight.t()).mul(w)  # (d + 2, B, n)
+            a = pre[0] + w * lin.bias
+            ja = pre[1 : d + 1]
+            sin, cos = torch.sin(a), torch.cos(a)
+            stack = torch.cat([sin[None], cos * ja, (cos * pre[d + 1] - sin * (ja * ja).sum(0))[None]])
+        out = torch.matmul(stack, self.out.weight.t()).squeeze(-1)  # (d + 2, B)
+        return out[0] + self.out.bias, out[1 : d + 1].t(), out[d + 1]
+
     kernels: SirenKernels | None = None
     """The fused step's forward and backward; None: the eager ones."""
 
@@ -104,29 +135,46 @@ class Siren(nn.Module):
 class SdfSiren(Siren):
     """A SIREN R^3 -> R returning the signed distance as shape (B,).
 
-    With ``config.sphere_prior = r`` it returns SIREN(x) + |x| - r: the SDF of a sphere
-    plus a learned residual. The SIREN's initial output is small (about 0.03), so the zero
+    With ``config.sphere_prior = r`` it returns SIREN(x) + |x|_e - |r|_e, |v|_e =
+    sqrt(|v|^2 + e^2) (e = ``sphere_prior_smoothing``): the SDF of a sphere, smoothed at its
+    centre, plus a learned residual. The SIREN's initial output is small (about 0.03), so the zero
     set starts as one sphere and the far field as a true distance.
     """
 
     def __init__(self, config: SirenConfig):
         super().__init__(3, 1, config)
         self.sphere_prior = config.sphere_prior
+        self.smoothing = config.sphere_prior_smoothing
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         f = super().forward(x).squeeze(-1)
         if self.sphere_prior is not None:
-            f = f + _norm(x) - self.sphere_prior
+            f = f + self.prior(x)[0]
         return f
+
+    def prior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The prior's value (B,), gradient (B, 3) and Laplacian (B,) at x (B, 3)."""
+        e2 = self.smoothing**2
+        q = torch.sqrt((x * x).sum(-1) + max(e2, 1e-12))
+        value = q - math.sqrt(self.sphere_prior**2 + e2)
+        return value, x / q.unsqueeze(-1), (2.0 * q * q + e2) / q**3
 
     def value_and_gradient(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """f(x) (B,) and grad f(x) (B, 3) without autograd's double backward."""
         f, grad = self.forward_with_input_gradient(x)
         if self.sphere_prior is not None:
-            r = _norm(x)
-            f = f + r - self.sphere_prior
-            grad = grad + x / r.unsqueeze(-1)
+            value, slope, _ = self.prior(x)
+            f, grad = f + value, grad + slope
         return f, grad
+
+    def value_gradient_laplacian(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """f (B,), grad f (B, 3) and its divergence, the Laplacian of f (B,), by
+        :meth:`Siren.forward_with_laplacian` (x needs no gradient)."""
+        f, grad, lap = self.forward_with_laplacian(x)
+        if self.sphere_prior is not None:
+            value, slope, curvature = self.prior(x)
+            f, grad, lap = f + value, grad + slope, lap + curvature
+        return f, grad, lap
 
 
 # The fused value-and-gradient step. Notation for sine layer l = 1..K (K = hidden_layers + 1):
@@ -234,7 +282,3 @@ class SirenValueAndGradient(torch.autograd.Function):
                                      y_bar.contiguous(), g_bar.contiguous())
         return (None, None, None, *grads)
 
-
-def _norm(x: torch.Tensor) -> torch.Tensor:
-    """|x| over the last axis, as sqrt(|x|^2 + 1e-12): differentiable at the origin."""
-    return torch.sqrt((x * x).sum(-1) + 1e-12)
