@@ -57,6 +57,11 @@ class SirenConfig:
     """SDF only: learn f(x) = SIREN(x) + |x| - sphere_prior, so training starts from the SDF of
     a sphere of this radius (a geometric initialisation: no spurious zero sets at step 0, and
     a far field that is already a distance). None: a plain SIREN."""
+    sphere_prior_smoothing: float = 0.1
+    """SDF only: the prior's |x| is sqrt(|x|^2 + e^2) (minus sqrt(r^2 + e^2), so the sphere
+    keeps radius r), smooth at the box centre. A cone's tip is a kink that a SIREN cannot
+    cancel: where the centre lies outside the shape, within the free-space margin of its
+    surface, the tip stayed behind as a small closed bubble (the rocker arm's). 0: the cone."""
 
 
 @dataclass(frozen=True)

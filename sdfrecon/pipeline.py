@@ -321,6 +321,8 @@ def load_model(model_path: Path):
 
     ckpt = load_checkpoint(model_path, "sdf")
     try:
+        # checkpoints from before the smoothed prior were trained with the cone (smoothing 0)
+        ckpt.config.get("siren", {}).setdefault("sphere_prior_smoothing", 0.0)
         recon = from_dict(ReconstructConfig, ckpt.config)
         normalization = Normalization.from_dict(ckpt.extra["normalization"])
         if not (np.isfinite(normalization.center).all() and 0 < normalization.scale < np.inf):

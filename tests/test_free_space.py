@@ -91,6 +91,20 @@ def test_free_space_term_values():
     assert "free" not in sdf_losses(batch, sdf, grad, LossConfig(free_space_weight=0.0))
 
 
+def test_off_surface_term_never_holds_f_on_the_wrong_side():
+    """Where the side is known, exp(-alpha |f|) would push a wrong-signed f further from zero
+    (a pocket of the wrong sign held against the free-space term: the rocker arm's bubble);
+    exp(-alpha max(s f, 0)) has no gradient there and pushes a right-signed f as before."""
+    config = LossConfig(off_surface_weight=1.0, off_surface_alpha=100.0, free_space_weight=0.0)
+    batch = _batch([0.5, 0.5, 0.5], [1.0, -1.0, 0.0])
+    sdf = torch.tensor([-0.01, -0.01, -0.01], requires_grad=True)
+    grad = torch.tensor([[1.0, 0.0, 0.0]] * 3)
+    (d_sdf,) = torch.autograd.grad(sdf_losses(batch, sdf, grad, config)["off"], sdf)
+    assert d_sdf[0].item() == 0.0  # outside but f < 0: no push either way
+    assert d_sdf[1].item() > 0.0  # inside and f < 0: descent makes f more negative, as |f| did
+    assert d_sdf[2].item() == pytest.approx(d_sdf[1].item())  # side unknown: |f| as before
+
+
 def test_unsupported_area_sees_a_synthetic_ghost():
     sphere = trimesh.creation.icosphere(subdivisions=4, radius=1.0)
     cloud, _ = trimesh.sample.sample_surface(sphere, 20_000, seed=1)

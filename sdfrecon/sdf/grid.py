@@ -46,15 +46,15 @@ def field_evaluator(fn: FieldFn) -> FieldFn:
     layers = [((layer.linear.weight.detach() * layer.omega_0).t().contiguous(),
                layer.linear.bias.detach() * layer.omega_0) for layer in fn.net]
     w_out, b_out = fn.out.weight.detach().t().contiguous(), fn.out.bias.detach()
-    prior = fn.sphere_prior
+    prior = fn.prior if fn.sphere_prior is not None else None
 
     def forward(x: torch.Tensor) -> torch.Tensor:
         h = x
         for w, b in layers:
             h = torch.addmm(b, h, w).sin_()
         f = torch.addmm(b_out, h, w_out).squeeze(-1)
-        if prior is not None:  # as SdfSiren: f + |x| - r, |x| = sqrt(|x|^2 + 1e-12)
-            f = f + torch.sqrt((x * x).sum(-1) + 1e-12) - prior
+        if prior is not None:
+            f = f + prior(x)[0]
         return f
 
     return forward
