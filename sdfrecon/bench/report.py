@@ -19,7 +19,7 @@ from sdfrecon.bench.srb import srb_section
 _COLUMNS = (
     "shape", "method", "status", "error", "seconds", "peak_rss_mb", "start_rss_mb", "eval_seconds",
     "job_seconds", "chamfer_l1_rel", "exact_chamfer_l1_rel", "fscore@1%", "exact_fscore@1%",
-    "normal_consistency", "unsupported@5%", "components", "genus", "watertight", "vertices", "faces",
+    "exact_fscore@0.5%", "normal_consistency", "unsupported@5%", "components", "reference_components", "genus", "watertight", "vertices", "faces",
     "cloud_points", "normals", "threads", "host", "finished", "mesh", "cloud", "reference",
 )
 
@@ -47,7 +47,8 @@ def _number(value: Any, scale: float = 1.0, digits: int = 3) -> str:
 def _topo(record: dict) -> str:
     if "components" not in record:
         return "–"
-    return f"{record['components']} / {record.get('genus', '?')}"
+    reference = f" ({record['reference_components']})" if "reference_components" in record else ""
+    return f"{record['components']} / {record.get('genus', '?')}{reference}"
 
 
 # (header, key, scale, digits) of the numeric columns of results.md.
@@ -56,6 +57,7 @@ _MD_COLUMNS = (
     ("Chamfer-L1 % diag (exact)", "exact_chamfer_l1_rel", 100.0, 3),
     ("F-score@1%", "fscore@1%", 1.0, 3),
     ("F-score@1% (exact)", "exact_fscore@1%", 1.0, 3),
+    ("F-score@0.5% (exact)", "exact_fscore@0.5%", 1.0, 4),
     ("normal consistency", "normal_consistency", 1.0, 3),
     ("unsupported area @5% %", "unsupported@5%", 100.0, 2),
     ("time s", "seconds", 1.0, 1),
@@ -76,15 +78,16 @@ def markdown_report(records: list[dict]) -> str:
         "time: wall time of the method in its worker (cloud file to mesh file); peak: the worker "
         "process's maximum resident memory (ru_maxrss) after the method, one fresh process per job.",
         "", "## Per shape", "",
-        "| shape | method | " + " | ".join(h for h, *_ in _MD_COLUMNS[:5]) + " | components / genus | watertight | "
-        + " | ".join(h for h, *_ in _MD_COLUMNS[5:]) + " |",
-        "|---|---|" + "---:|" * 5 + "---|---|" + "---:|" * (len(_MD_COLUMNS) - 5),
+        "| shape | method | " + " | ".join(h for h, *_ in _MD_COLUMNS[:6])
+        + " | components / genus (reference's components) | watertight | "
+        + " | ".join(h for h, *_ in _MD_COLUMNS[6:]) + " |",
+        "|---|---|" + "---:|" * 6 + "---|---|" + "---:|" * (len(_MD_COLUMNS) - 6),
     ]
     for r in ok:
         cells = [_number(r.get(k), s, d) for _, k, s, d in _MD_COLUMNS]
         watertight = {True: "yes", False: "no"}.get(r.get("watertight"), "–")
-        lines.append(f"| {r['shape']} | {r['method']} | " + " | ".join(cells[:5])
-                     + f" | {_topo(r)} | {watertight} | " + " | ".join(cells[5:]) + " |")
+        lines.append(f"| {r['shape']} | {r['method']} | " + " | ".join(cells[:6])
+                     + f" | {_topo(r)} | {watertight} | " + " | ".join(cells[6:]) + " |")
     lines += ["", "## Per method (over its ok jobs)", "",
               "| method | statistic | jobs | " + " | ".join(h for h, *_ in _MD_COLUMNS) + " |",
               "|---|---|---:|" + "---:|" * len(_MD_COLUMNS)]

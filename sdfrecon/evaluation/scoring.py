@@ -201,7 +201,8 @@ def evaluate_mesh(rec: trimesh.Trimesh, reference: trimesh.Trimesh | PointCloud,
       ``exact_fscore@1%``, ...;
     * cloud reference: ``scan_to_rec_mean``, ``scan_to_rec_max`` and their ``*_rel`` (always
       exact: the reconstruction is a mesh);
-    * ``vertices``, ``faces``, ``components``, ``genus``, ``watertight`` of ``rec``.
+    * ``vertices``, ``faces``, ``components``, ``genus``, ``watertight`` of ``rec``;
+      ``reference_components`` of a mesh reference.
 
     Raises ``InputError`` (path None) when ``rec`` or a mesh ``reference`` has no surface area.
     """
@@ -242,12 +243,15 @@ def evaluate_mesh(rec: trimesh.Trimesh, reference: trimesh.Trimesh | PointCloud,
     topo = topology(rec)
     for key in ("vertices", "faces", "components", "genus", "watertight"):
         out[key] = topo[key]
+    if not cloud:
+        out["reference_components"] = topology(reference)["components"]
     return out
 
 
 # --- the printed table -----------------------------------------------------------------------
 
-_META = ("reference_kind", "reference_points", "samples", "seed", "vertices", "faces")
+_META = ("reference_kind", "reference_points", "samples", "seed", "vertices", "faces",
+         "reference_components")
 
 
 def _row_convention(key: str) -> str:
