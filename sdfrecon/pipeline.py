@@ -100,16 +100,19 @@ def mesh_from_model(
         )
     dropped = 0
     if config.keep_components == "near-input" and support is not None:
+        from sdfrecon.sdf.sampling import median_spacing
+
         vertices, faces, dropped = ex.drop_far_components(
-            vertices, faces, support, config.component_distance
+            vertices, faces, support, config.component_distance, median_spacing(support)
         )
     if dropped:
-        log.info("dropped %d component(s) farther than %g (normalised) from every input point",
-                 dropped, config.component_distance)
+        log.info("dropped %d component(s) that the input points do not support (farther than %g "
+                 "(normalised) from every point, a pocket mostly farther than two point spacings, "
+                 "or smaller than 4 spacings^2)", dropped, config.component_distance)
     if config.snap_to_points and support is not None:
         from sdfrecon.sdf.snap import snap_to_points
 
-        vertices = snap_to_points(network, vertices, support, device, config.chunk_size)
+        vertices = snap_to_points(network, vertices, support, device, config.chunk_size, faces=faces)
     normals = ex.field_normals(network, vertices, device, config.chunk_size)
     info = {"grid_evaluations": stats.evaluated, "grid_points": stats.total,
             "components_dropped": dropped, "extract_seconds": time.perf_counter() - t0}

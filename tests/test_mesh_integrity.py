@@ -125,22 +125,82 @@ def test_the_trained_ellipsoid_is_one_clean_manifold(trained_ellipsoid):
 def test_reconstructions_at_the_defaults_are_clean(shared_data, tmp_path, cloud):
     """End to end at the defaults: one watertight, edge- and vertex-manifold component, no
     face of zero area, no self-intersecting pair (Open3D's test, block by block)."""
-    import sys
     from pathlib import Path
 
     from sdfrecon.cli import main
+    from sdfrecon.sdf.meshing import mesh_integrity
 
     repo = Path(__file__).resolve().parents[1]
     source = (repo / "data" / "sample_ellipsoid.xyz" if cloud == "sample_ellipsoid"
               else shared_data / "raw_scans" / "bun000.xyz")
     out = tmp_path / f"{cloud}.ply"
     assert main(["reconstruct", str(source), "-o", str(out), "--no-progress"]) == 0
-    sys.path.insert(0, str(repo / "scripts"))
-    try:
-        import check_mesh
-    finally:
-        sys.path.pop(0)
-    report = check_mesh.check(str(out))
+    mesh = trimesh.load(out, process=False)
+    report = mesh_integrity(np.asarray(mesh.vertices), np.asarray(mesh.faces))
     print(f"\n{report}")
     assert report["components"] == 1 and report["zero_area_faces"] == 0
     assert report["trimesh_watertight"] and report["open3d_watertight"]
+
+
+def _spheres(*parts: tuple[float, tuple[float, float, float], int]) -> tuple[np.ndarray, np.ndarray]:
+    """Icospheres (radius, centre, subdivisions) in one mesh (V, 3), (F, 3)."""
+    meshes = [trimesh.creation.icosphere(subdivisions=s, radius=r).apply_translation(c) for r, c, s in parts]
+    mesh = trimesh.util.concatenate(meshes)
+    return np.asarray(mesh.vertices), np.asarray(mesh.faces)
+
+
+def test_block_self_intersection_test_finds_what_open3d_finds():
+    import open3d as o3d
+
+    from sdfrecon.sdf.meshing import self_intersecting_pairs
+
+    vertices, faces = _spheres((0.5, (0, 0, 0), 2), (0.4, (0.6, 0.1, 0), 2))
+    o3d_mesh = o3d.geometry.TriangleMesh(o3d.utility.Vector3dVector(vertices), o3d.utility.Vector3iVector(faces))
+    whole = {tuple(sorted(p)) for p in np.asarray(o3d_mesh.get_self_intersecting_triangles()).tolist()}
+    assert len(whole) > 10
+    for blocks in (1, 7, 40):
+        assert {tuple(p) for p in self_intersecting_pairs(vertices, faces, blocks).tolist()} == whole
+    apart, apart_faces = _spheres((0.5, (0, 0, 0), 2), (0.4, (1.2, 0, 0), 2))
+    assert len(self_intersecting_pairs(apart, apart_faces)) == 0
+
+
+def test_untangle_puts_back_only_the_vertices_of_crossing_faces():
+    """Two sheets 0.003 apart (as where the snap crossed them on the ant): a vertex pushed
+    through the inner sheet is put back, the other moves stay."""
+    from sdfrecon.sdf.meshing import self_intersecting_pairs
+    from sdfrecon.sdf.snap import untangle
+
+    before, faces = _spheres((0.5, (0, 0, 0), 3), (0.503, (0, 0, 0), 3))
+    outer = np.arange(len(before) // 2, len(before))
+    after = before.copy()
+    unit = before / np.linalg.norm(before, axis=1, keepdims=True)
+    after[outer] += 0.001 * unit[outer]  # outwards: crosses nothing
+    through = outer[np.argmax(before[outer, 0])]
+    after[through] = before[through] - 0.01 * unit[through]  # through the inner sphere
+    assert len(self_intersecting_pairs(before, faces)) == 0 < len(self_intersecting_pairs(after, faces))
+    fixed = untangle(before, after, faces)
+    assert len(self_intersecting_pairs(fixed, faces)) == 0
+    np.testing.assert_array_equal(fixed[through], before[through])
+    kept = (fixed != before).any(axis=1)
+    assert kept.sum() >= len(outer) - 10  # only the crossing faces' vertices went back
+
+
+def test_unsupported_pockets_and_debris_are_dropped_real_parts_kept():
+    """With the cloud's spacing: a closed pocket inside the solid (no input point within two
+    spacings of it) and a speck smaller than 4 spacings^2 go; without it (the old rule: some
+    vertex within max_distance) both stay."""
+    from sdfrecon.sdf.meshing import drop_far_components
+    from sdfrecon.sdf.sampling import median_spacing
+
+    body = trimesh.creation.icosphere(subdivisions=4, radius=0.5)
+    points, _ = trimesh.sample.sample_surface(body, 20_000, seed=0)
+    spacing = median_spacing(points)
+    pocket = trimesh.creation.icosphere(subdivisions=2, radius=0.05).apply_translation([0.38, 0, 0])
+    pocket.invert()  # a cavity: its faces look into it
+    speck = trimesh.creation.icosphere(subdivisions=1, radius=0.3 * spacing).apply_translation(points[0])
+    mesh = trimesh.util.concatenate([body, pocket, speck])
+    vertices, faces = np.asarray(mesh.vertices), np.asarray(mesh.faces)
+    assert drop_far_components(vertices, faces, points, max_distance=0.1)[2] == 0
+    v, f, dropped = drop_far_components(vertices, faces, points, max_distance=0.1, spacing=spacing)
+    assert dropped == 2
+    assert len(f) == len(body.faces) and np.abs(np.linalg.norm(v, axis=1) - 0.5).max() < 1e-6

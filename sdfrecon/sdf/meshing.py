@@ -92,19 +92,37 @@ def weld(vertices: np.ndarray, faces: np.ndarray, width: int) -> tuple[np.ndarra
 
 
 def drop_far_components(
-    vertices: np.ndarray, faces: np.ndarray, points: np.ndarray, max_distance: float
+    vertices: np.ndarray, faces: np.ndarray, points: np.ndarray, max_distance: float,
+    spacing: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Remove the connected components none of whose vertices comes within max_distance of
-    an input point (ghost surfaces the data does not support). vertices (V, 3) and points
-    (N, 3) in the same units. Returns (vertices, faces, number of components dropped)."""
+    """Remove the connected components that the input points (N, 3) do not support (ghost
+    surfaces, and debris no cloud could show). vertices (V, 3), points and the lengths in the
+    same units. Returns (vertices, faces, number of components dropped).
+
+    A component goes when none of its vertices comes within ``max_distance`` of a point; with
+    the cloud's median ``spacing`` also when fewer than a quarter of its vertices lie within two
+    spacings of a point (a closed pocket in the solid: a real part, even a sheet closed by a
+    shell behind it, has about half its vertices or more there), or when its area is under
+    4 spacing^2 (a piece that would hold about four samples: marching-cubes debris around
+    a few points, not a part the cloud shows).
+    """
     from sdfrecon.evaluation.metrics import nearest, vertex_components
 
     if len(faces) == 0:
         return vertices, faces, 0
     labels = vertex_components(faces, len(vertices))
-    closest = np.full(labels.max() + 1, np.inf)
-    np.minimum.at(closest, labels, nearest(vertices, points)[0])
+    count = labels.max() + 1
+    distance = nearest(vertices, points)[0]
+    closest = np.full(count, np.inf)
+    np.minimum.at(closest, labels, distance)
     keep_label = closest <= max_distance
+    if spacing is not None and spacing > 0:
+        total = np.bincount(labels, minlength=count)
+        near = np.bincount(labels, weights=distance <= 2.0 * spacing, minlength=count)
+        tri = vertices[faces]
+        area = 0.5 * np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1)
+        component_area = np.bincount(labels[faces[:, 0]], weights=area, minlength=count)
+        keep_label &= (near >= 0.25 * np.maximum(total, 1)) & (component_area >= 4.0 * spacing**2)
     dropped = int((~keep_label[np.unique(labels[faces.ravel()])]).sum())
     if dropped == 0:
         return vertices, faces, 0
@@ -114,3 +132,63 @@ def drop_far_components(
     remap = np.full(len(vertices), -1, dtype=np.int64)
     remap[kept] = np.arange(len(kept))
     return vertices[kept], remap[faces], dropped
+
+
+def self_intersecting_pairs(vertices: np.ndarray, faces: np.ndarray, blocks: int = 40) -> np.ndarray:
+    """(P, 2) the pairs of faces (F, 3) of a mesh (V, 3) that Open3D's
+    ``get_self_intersecting_triangles`` calls intersecting (its test compares every pair, so
+    it runs block by block: each face goes to every block of a blocks^3 grid that its bounding
+    box overlaps, and two faces that intersect meet in some block)."""
+    import open3d as o3d
+
+    if len(faces) < 2:
+        return np.zeros((0, 2), dtype=np.int64)
+    tri = vertices[faces]
+    low = vertices.min(axis=0)
+    side = max(float((vertices.max(axis=0) - low).max()) / blocks, 1e-12)
+    lo = np.floor((tri.min(axis=1) - low) / side).astype(np.int64)
+    span = np.floor((tri.max(axis=1) - low) / side).astype(np.int64) - lo + 1
+    count = span.prod(axis=1)
+    owner = np.repeat(np.arange(len(faces)), count)
+    k = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+    s0, s1 = span[owner, 0], span[owner, 1]
+    cell = lo[owner] + np.stack([k % s0, (k // s0) % s1, k // (s0 * s1)], axis=1)
+    key = (cell[:, 0] * (blocks + 2) + cell[:, 1]) * (blocks + 2) + cell[:, 2]
+    order = np.argsort(key, kind="stable")
+    key, owner = key[order], owner[order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    found = set()
+    for start, stop in zip(starts, np.r_[starts[1:], len(key)], strict=True):
+        if stop - start < 2:
+            continue
+        group = owner[start:stop]
+        used, local = np.unique(faces[group], return_inverse=True)
+        mesh = o3d.geometry.TriangleMesh(o3d.utility.Vector3dVector(vertices[used]),
+                                         o3d.utility.Vector3iVector(local.reshape(-1, 3)))
+        for a, b in np.asarray(mesh.get_self_intersecting_triangles()):
+            found.add((min(group[a], group[b]), max(group[a], group[b])))
+    return np.array(sorted(found), dtype=np.int64).reshape(-1, 2)
+
+
+def mesh_integrity(vertices: np.ndarray, faces: np.ndarray) -> dict:
+    """What a printer, simulator or boolean library checks of a mesh (V, 3), (F, 3): components,
+    faces of zero area, edge- and vertex-manifold, watertight by trimesh's test (every edge in
+    two faces) and by Open3D's (edge- and vertex-manifold and no self-intersecting pair, here
+    counted block by block: :func:`self_intersecting_pairs`)."""
+    import open3d as o3d
+    import trimesh
+
+    mesh = trimesh.Trimesh(vertices, faces, process=False)
+    o3d_mesh = o3d.geometry.TriangleMesh(o3d.utility.Vector3dVector(np.asarray(vertices, dtype=np.float64)),
+                                         o3d.utility.Vector3iVector(np.asarray(faces)))
+    edge, vertex = o3d_mesh.is_edge_manifold(allow_boundary_edges=False), o3d_mesh.is_vertex_manifold()
+    crossing = len(self_intersecting_pairs(np.asarray(vertices, dtype=np.float64), np.asarray(faces)))
+    parts = mesh.split(only_watertight=False)
+    return {
+        "faces": len(faces), "components": len(parts),
+        "smallest_component_faces": min(len(p.faces) for p in parts) if parts else 0,
+        "zero_area_faces": int((mesh.area_faces <= 0).sum()),
+        "trimesh_watertight": bool(mesh.is_watertight), "edge_manifold": bool(edge),
+        "vertex_manifold": bool(vertex), "self_intersecting_pairs": crossing,
+        "open3d_watertight": bool(edge and vertex and crossing == 0),
+    }

@@ -26,10 +26,14 @@ from sdfrecon.sdf.sampling import median_spacing
 
 
 def snap_to_points(fn: FieldFn, vertices: np.ndarray, points: np.ndarray, device: torch.device,
-                   chunk_size: int, neighbours: int = 8, max_step: float = 0.004) -> np.ndarray:
+                   chunk_size: int, neighbours: int = 8, max_step: float = 0.004,
+                   faces: np.ndarray | None = None) -> np.ndarray:
     """Vertices (V, 3) moved along the field's normals by the interpolated residual f at
     ``points`` (N, 3), both in normalised units; returns (V, 3) float64. A move is capped at
-    ``max_step`` (half a voxel of the default 256^3 grid), so no face can fold over."""
+    ``max_step`` (half a voxel of the default 256^3 grid), so no face can fold over. With the
+    mesh's ``faces`` (F, 3), faces that the moves make intersect (two sheets closer than a
+    voxel moving towards each other, a tight fold: the ant's head had six such pairs) get
+    their vertices back (:func:`untangle`)."""
     from scipy.spatial import cKDTree
 
     points = np.asarray(points, dtype=np.float64)
@@ -46,4 +50,24 @@ def snap_to_points(fn: FieldFn, vertices: np.ndarray, points: np.ndarray, device
     offset = fade * (weight * residual[index]).sum(axis=1) / weight.sum(axis=1)
     offset = np.clip(offset, -max_step, max_step)
     normals = field_normals(fn, vertices, device, chunk_size).astype(np.float64)
-    return np.asarray(vertices, dtype=np.float64) + offset[:, None] * normals
+    vertices = np.asarray(vertices, dtype=np.float64)
+    moved = vertices + offset[:, None] * normals
+    return moved if faces is None else untangle(vertices, moved, faces)
+
+
+def untangle(before: np.ndarray, after: np.ndarray, faces: np.ndarray, rounds: int = 4) -> np.ndarray:
+    """``after`` (V, 3), a move of the vertices ``before`` (V, 3) of a mesh without
+    self-intersections, with the vertices of every pair of faces (F, 3) that now intersect put
+    back where they were, round after round (a vertex put back can meet a moved neighbour);
+    ``before`` whole if the rounds do not suffice."""
+    from sdfrecon.sdf.meshing import self_intersecting_pairs
+
+    after = after.copy()
+    for _ in range(rounds):
+        pairs = self_intersecting_pairs(after, faces)
+        if len(pairs) == 0:
+            return after
+        back = np.unique(faces[pairs.ravel()])
+        after[back] = before[back]
+    return after if len(self_intersecting_pairs(after, faces)) == 0 else before.copy()
+
