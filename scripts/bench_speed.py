@@ -1,6 +1,7 @@
 """Where reconstruction time goes, measured side by side in one run: the training step
 (autograd's double backward against the hand-written gradient and backward, eager and
-torch.compile'd; the compiled path's first step includes its compile), grid extraction
+torch.compile'd; the compiled path's first step includes its compile; and normal-free
+training's step, its divergence term by autograd against the forward-mode Laplacian), grid extraction
 (dense against coarse-to-fine) and file-to-mesh wall time and quality of `sdfrecon
 reconstruct` at its defaults against `sdfrecon poisson` (Open3D screened Poisson, depth 9).
 
@@ -53,12 +54,14 @@ def step_times(cloud: Path, device: str, timed: int) -> dict[str, dict]:
     """Median seconds per training step of each gradient path at the default config, and of
     each phase of a step. The paths run step by step in turn (each with its own network and
     optimiser, from the same seed), so that a change of machine load hits both alike."""
+    import dataclasses
+
     import torch
 
     from sdfrecon.cloud.normalize import Normalization
     from sdfrecon.config import ReconstructConfig
     from sdfrecon.pipeline import load_cloud
-    from sdfrecon.sdf.derivatives import gradient
+    from sdfrecon.sdf.derivatives import divergence, gradient
     from sdfrecon.sdf.losses import sdf_losses
     from sdfrecon.sdf.sampling import SdfSampler
     from sdfrecon.sdf.siren import SdfSiren
@@ -77,29 +80,40 @@ def step_times(cloud: Path, device: str, timed: int) -> dict[str, dict]:
         return time.perf_counter()
 
     runs = {}
-    for path in ("autograd", "analytic", "compiled"):
+    for path in ("autograd", "analytic", "compiled", "free-autograd", "free-forward"):
         torch.manual_seed(config.train.seed)
         network = SdfSiren(config.siren).to(dev)
         if path == "compiled":
             network.use_compiled_kernels()
         generator = torch.Generator(device=dev)
         generator.manual_seed(config.train.seed)
+        free = path.startswith("free")  # normal-free training: no normals, the divergence term
         runs[path] = (network, torch.optim.Adam(network.parameters(), lr=config.train.lr),
-                      SdfSampler(points, normals, config.sampling, generator), {k: [] for k in PHASES})
+                      SdfSampler(points, None if free else normals, config.sampling, generator),
+                      {k: [] for k in PHASES})
+    free_loss = dataclasses.replace(config.loss, normal_weight=0.0)
 
     def step(path: str, record: bool) -> None:
         network, optimizer, sampler, phases = runs[path]
         t0 = sync()
         batch = sampler.sample()
         t1 = sync()
-        if path != "autograd":
-            sdf, grad = network.value_and_gradient(batch.points)
-        else:
+        div = None
+        if path == "free-forward":
+            sdf, grad, div = network.value_gradient_laplacian(batch.points)
+        elif path in ("autograd", "free-autograd"):
             x = batch.points.requires_grad_(True)
             sdf = network(x)
             grad = gradient(sdf, x)
+            if path == "free-autograd":
+                div = divergence(grad, x)
+        else:
+            sdf, grad = network.value_and_gradient(batch.points)
         t2 = sync()
-        total = sdf_losses(batch, sdf, grad, config.loss)["total"]
+        if div is None:
+            total = sdf_losses(batch, sdf, grad, config.loss)["total"]
+        else:
+            total = sdf_losses(batch, sdf, grad, free_loss, div, config.loss.divergence_weight)["total"]
         t3 = sync()
         optimizer.zero_grad(set_to_none=True)
         total.backward()
@@ -223,8 +237,12 @@ def _table(result: dict) -> str:
         lines += [f"| training step (default config) | s/step | speed-up | first step s | {head} |",
                   "|---|---|---|---|" + "---|" * len(PHASES)]
         names = (("autograd double backward", "autograd"), ("analytic, hand-written backward", "analytic"),
-                 ("analytic, torch.compile'd", "compiled"))
+                 ("analytic, torch.compile'd", "compiled"),
+                 ("normal-free: divergence by autograd (triple backward)", "free-autograd"),
+                 ("normal-free: forward-mode Laplacian, one backward", "free-forward"))
         for name, key in names:
+            if key not in steps:
+                continue
             r = steps[key]
             cells = " | ".join(f"{1000 * r['phases'][k]:.1f}" for k in PHASES)
             lines.append(f"| {name} | {r['seconds_per_step']:.4f} | {a / r['seconds_per_step']:.2f} | "
