@@ -162,8 +162,10 @@ class ExtractConfig:
     chunk_size: int = 16384
     """Points per network evaluation (memory versus speed; ~16k keeps a CPU's caches warm)."""
     keep_components: Literal["all", "near-input"] = "near-input"
-    """Which connected components to keep: all, or those that come within --component-distance
-    of an input point (drops ghost surfaces that no data supports)."""
+    """Which connected components to keep: all, or those the input points support: within
+    --component-distance of a point, at least a quarter of their vertices within two point
+    spacings of one (not a pocket inside the solid), and at least 4 spacings^2 of area (not a
+    speck of marching-cubes debris). Drops ghost surfaces that no data supports."""
     component_distance: float = 0.02
     """Distance for --keep-components near-input, in normalised units (the box is 2 wide)."""
     snap_to_points: bool = True
