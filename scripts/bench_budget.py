@@ -7,7 +7,8 @@ bench` samples them (30k points with normals, seed 0). Each reconstruction is a 
     .venv/bin/python scripts/bench_budget.py --shapes bun_zipper.ply --budgets 15,30
 
 Prints a markdown table and writes budget.png (Chamfer against seconds, one line a shape,
-Poisson's points marked) and results.json under --out.
+Poisson's points marked) and results.json under --out. A re-run into the same --out keeps the
+points it has and adds the missing ones (more --budgets, more --shapes).
 """
 
 from __future__ import annotations
@@ -50,24 +51,32 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     exe = [sys.executable, "-m", "sdfrecon.cli"]
     env_note = f"OMP threads: {os.environ.get('OMP_NUM_THREADS', 'default')}"
-    rows = []
+    saved = args.out / "results.json"
+    done = json.loads(saved.read_text()) if saved.is_file() else []  # a re-run adds what is missing
+    have = {(r["shape"], r["method"], r["budget"]) for r in done}
+    rows = list(done)
     for name in args.shapes.split(","):
         reference = SHARED / name
         cloud = args.out / f"{reference.stem}.npz"
-        save_point_cloud(cloud, sample_cloud(load_mesh(reference), 30_000, 0))
+        if not cloud.is_file():
+            save_point_cloud(cloud, sample_cloud(load_mesh(reference), 30_000, 0))
         mesh = args.out / f"{reference.stem}_poisson.ply"
-        seconds = run(exe + ["poisson", str(cloud), "-o", str(mesh), "--overwrite"])
-        rows.append({"shape": reference.stem, "method": "poisson", "budget": None, "seconds": seconds,
-                     **score(mesh, reference)})
-        print(rows[-1], flush=True)
+        if (reference.stem, "poisson", None) not in have:
+            seconds = run(exe + ["poisson", str(cloud), "-o", str(mesh), "--overwrite"])
+            rows.append({"shape": reference.stem, "method": "poisson", "budget": None, "seconds": seconds,
+                         **score(mesh, reference)})
+            print(rows[-1], flush=True)
         for budget in (float(b) for b in args.budgets.split(",")):
+            if (reference.stem, "siren", budget) in have:
+                continue
             mesh = args.out / f"{reference.stem}_siren_{budget:g}.ply"
             seconds = run(exe + ["reconstruct", str(cloud), "-o", str(mesh), "--overwrite", "--no-progress",
                                  "--time-budget", f"{budget:g}", "--steps", "100000"])
             rows.append({"shape": reference.stem, "method": "siren", "budget": budget, "seconds": seconds,
                          **score(mesh, reference)})
             print(rows[-1], flush=True)
-    (args.out / "results.json").write_text(json.dumps(rows, indent=2))
+    rows.sort(key=lambda r: (r["shape"], r["method"], r["budget"] or 0.0))
+    saved.write_text(json.dumps(rows, indent=2))
     print(f"\n{env_note}\n")
     print("| shape | method | --time-budget s | wall s | exact Chamfer-L1 % diag | exact F@0.5% | components |")
     print("|---|---|---:|---:|---:|---:|---:|")
