@@ -289,7 +289,7 @@ def test_markdown_report_statistics():
     assert "| poisson | mean | 3 | 0.300 | – |" in md and "| poisson | median | 3 | 0.200 | – |" in md
     assert "| 3.0 |" in md and "| siren | mean | 0 | – |" in md
     assert "| a | siren | Boom \\| bang |" in md
-    assert "| a | poisson | 0.100 | – | – | – | – | 1 / 0 | yes | – | 1.0 | – |" in md  # unsupported@5%: –
+    assert "| a | poisson | 0.100 | – | – | – | – | – | 1 / 0 | yes | – | 1.0 | – |" in md  # unsupported@5%: –
 
 
 def _die_or_echo(payload: dict) -> dict:

@@ -104,7 +104,8 @@ def drop_far_components(
     spacings of a point (a closed pocket in the solid: a real part, even a sheet closed by a
     shell behind it, has about half its vertices or more there), or when its area is under
     4 spacing^2 (a piece that would hold about four samples: marching-cubes debris around
-    a few points, not a part the cloud shows).
+    a few points, not a part the cloud shows). These two rules spare the largest component and
+    any with a tenth of the mesh's area or more: an undertrained field's only surface stays.
     """
     from sdfrecon.evaluation.metrics import nearest, vertex_components
 
@@ -122,7 +123,10 @@ def drop_far_components(
         tri = vertices[faces]
         area = 0.5 * np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1)
         component_area = np.bincount(labels[faces[:, 0]], weights=area, minlength=count)
-        keep_label &= (near >= 0.25 * np.maximum(total, 1)) & (component_area >= 4.0 * spacing**2)
+        minor = component_area < 0.1 * component_area.sum()  # never the body of the mesh
+        minor[np.argmax(component_area)] = False
+        supported = (near >= 0.25 * np.maximum(total, 1)) & (component_area >= 4.0 * spacing**2)
+        keep_label &= supported | ~minor
     dropped = int((~keep_label[np.unique(labels[faces.ravel()])]).sum())
     if dropped == 0:
         return vertices, faces, 0
