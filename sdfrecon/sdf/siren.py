@@ -152,18 +152,24 @@ class SdfSiren(Siren):
             f = f + self.prior(x)[0]
         return f
 
-    def prior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The prior's value (B,), gradient (B, 3) and Laplacian (B,) at x (B, 3)."""
+    def prior(self, x: torch.Tensor, order: int = 0) -> tuple[torch.Tensor, ...]:
+        """The prior at x (B, 3) and its derivatives up to ``order``: (value (B,),), then
+        gradient (B, 3), then Laplacian (B,); only what is asked is computed (the grid
+        evaluation and the training step with normals need no Laplacian)."""
         e2 = self.smoothing**2
         q = torch.sqrt((x * x).sum(-1) + max(e2, 1e-12))
-        value = q - math.sqrt(self.sphere_prior**2 + e2)
-        return value, x / q.unsqueeze(-1), (2.0 * q * q + e2) / q**3
+        out: tuple[torch.Tensor, ...] = (q - math.sqrt(self.sphere_prior**2 + e2),)
+        if order >= 1:
+            out += (x / q.unsqueeze(-1),)
+        if order >= 2:
+            out += ((2.0 * q * q + e2) / q**3,)
+        return out
 
     def value_and_gradient(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """f(x) (B,) and grad f(x) (B, 3) without autograd's double backward."""
         f, grad = self.forward_with_input_gradient(x)
         if self.sphere_prior is not None:
-            value, slope, _ = self.prior(x)
+            value, slope = self.prior(x, order=1)
             f, grad = f + value, grad + slope
         return f, grad
 
@@ -172,7 +178,7 @@ class SdfSiren(Siren):
         :meth:`Siren.forward_with_laplacian` (x needs no gradient)."""
         f, grad, lap = self.forward_with_laplacian(x)
         if self.sphere_prior is not None:
-            value, slope, curvature = self.prior(x)
+            value, slope, curvature = self.prior(x, order=2)
             f, grad, lap = f + value, grad + slope, lap + curvature
         return f, grad, lap
 
