@@ -122,7 +122,7 @@ class FittedSdf:
         import trimesh
 
         from sdfrecon.errors import TrainingError
-        from sdfrecon.pipeline import mesh_from_model
+        from sdfrecon.reconstruction import mesh_from_model
 
         if resolution is not None:
             options = {"resolution": resolution, **options}
@@ -163,8 +163,8 @@ def fit(points: Any, normals: Any = None, **options: Any) -> FittedSdf:
     line would) and TypeError for an unknown option. Writes nothing.
     """
     from sdfrecon.cloud.normalize import Normalization
+    from sdfrecon.cloud.prepare import prepare_cloud
     from sdfrecon.io.pointcloud import validate_cloud
-    from sdfrecon.pipeline import prepare_cloud
     from sdfrecon.sdf.fit import fit_sdf
     from sdfrecon.sdf.train import resolve_device
 
@@ -188,7 +188,7 @@ def reconstruct(points: Any, normals: Any = None, **options: Any) -> trimesh.Tri
 def load(checkpoint: str | Path, device: str = "auto") -> FittedSdf:
     """The model of a checkpoint (``<run>/checkpoint.pt`` of ``sdfrecon reconstruct``, or
     :meth:`FittedSdf.save`); InputError for a missing or damaged file."""
-    from sdfrecon.pipeline import load_model
+    from sdfrecon.reconstruction import load_model
 
     return FittedSdf(load_model(Path(checkpoint)), device)
 

@@ -14,16 +14,16 @@ import torch
 from PIL import Image
 
 from sdfrecon.errors import InputError
-from sdfrecon.image import hyper_data
-from sdfrecon.image.hyper_complete import CompleteConfig, blend_into, complete, tent, tile_starts
-from sdfrecon.image.hyper_config import (
+from sdfrecon.image.hyper import data as hyper_data
+from sdfrecon.image.hyper.complete import CompleteConfig, blend_into, complete, tent, tile_starts
+from sdfrecon.image.hyper.config import (
     HyperConfig,
     HyperDataConfig,
     HyperModelConfig,
     HyperTrainConfig,
 )
-from sdfrecon.image.hyper_files import parse_keep
-from sdfrecon.image.hyper_model import HyperSiren, initial_weight_stats, siren_layers
+from sdfrecon.image.hyper.files import parse_keep
+from sdfrecon.image.hyper.model import HyperSiren, initial_weight_stats, siren_layers
 from sdfrecon.sdf.siren import siren_uniform_bound
 
 TINY = HyperModelConfig(encoder_width=8, latent=32, siren_hidden=16, siren_layers=1)
@@ -193,7 +193,7 @@ def test_train_writes_a_model_folder_and_resumes_exactly(tiny_model, tmp_path, m
     assert rows[0].split(",")[:4] == ["step", "seconds", "lr", "total"]
     # killed after the checkpoint of step 3, then --resume: the same weights as 6 steps at once
     # (no time budget, so that the learning rate depends on the step alone)
-    from sdfrecon.image import hyper_train
+    from sdfrecon.image.hyper import train as hyper_train
     from sdfrecon.sdf.checkpoint import load_checkpoint
 
     whole_dir, part = tmp_path / "whole", tmp_path / "part"
@@ -281,7 +281,7 @@ def test_bad_input_exits_2_with_one_line(tiny_model, tmp_path, capsys):
 def test_default_training_beats_linear_interpolation_on_held_out_images(tmp_path):
     """The default recipe (about 12 minutes on a 2-core CPU), then 10 % of each held-out
     256 x 256 image: at least linear interpolation's mean PSNR."""
-    from sdfrecon.image.hyper_train import train_hyper
+    from sdfrecon.image.hyper.train import train_hyper
     from sdfrecon.image.metrics import image_metrics
 
     model, _ = train_hyper(HyperConfig(train=HyperTrainConfig(progress=False)), tmp_path / "m")
@@ -297,7 +297,7 @@ def test_default_training_beats_linear_interpolation_on_held_out_images(tmp_path
 
 def test_config_round_trip():
     from sdfrecon.config import to_dict
-    from sdfrecon.image.hyper_config import hyper_config_from_dict
+    from sdfrecon.image.hyper.config import hyper_config_from_dict
 
     config = HyperConfig(data=HyperDataConfig(shares=(0.2,), train_images=("a.png",)))
     assert hyper_config_from_dict(json.loads(json.dumps(to_dict(config)))) == config

@@ -14,8 +14,8 @@ import pytest
 import trimesh
 from PIL import Image
 
+from sdfrecon.bench.html import THUMB, best_cells, better, html_report, table_columns
 from sdfrecon.viz.browser import find_chromium, load_page
-from sdfrecon.viz.report import THUMB, best_cells, better, html_report, table_columns
 
 
 def test_direction_of_columns():
@@ -49,7 +49,7 @@ def test_best_cells_per_shape_generic_columns():
 def bench_out(tmp_path_factory):
     """A benchmark folder as `bench` leaves it (references, meshes/, results records) for two
     shapes and two methods; the driver's own call of the report is tested in test_bench."""
-    from sdfrecon.viz.report import write_html_report
+    from sdfrecon.bench.html import write_html_report
 
     root = tmp_path_factory.mktemp("report")
     (root / "shapes").mkdir()
@@ -116,7 +116,7 @@ def test_report_shows_missing_mesh(bench_out, tmp_path):
     out = tmp_path / "copy"
     shutil.copytree(bench_out, out)
     (out / "meshes" / "torus__poisson.ply").unlink()
-    from sdfrecon.viz.report import write_html_report
+    from sdfrecon.bench.html import write_html_report
 
     records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     page = write_html_report(out, records).read_text()

@@ -281,8 +281,8 @@ def _run(shape_list: list[Shape], methods: tuple[str, ...], out: Path, jobs: int
 
 
 def _html(out: Path, records: list[dict], progress: bool) -> None:
-    """report.html with thumbnails (:mod:`sdfrecon.viz.report`), after the tables."""
-    from sdfrecon.viz.report import write_html_report
+    """report.html with thumbnails (:mod:`sdfrecon.bench.html`), after the tables."""
+    from sdfrecon.bench.html import write_html_report
 
     path = write_html_report(out, records, progress)
     log.info("wrote %s", path)

@@ -97,7 +97,7 @@ def _run_siren(cloud: Path, mesh: Path, settings: dict, threads: int) -> dict:
     import torch
 
     from sdfrecon.config import to_dict
-    from sdfrecon.pipeline import reconstruct
+    from sdfrecon.reconstruction import reconstruct
 
     torch.set_num_threads(max(1, threads))
     config = siren_config(settings["siren"])
@@ -126,8 +126,8 @@ def _run_poisson(cloud: Path, mesh: Path, settings: dict, threads: int) -> dict:
 def _import_method(method: str) -> None:
     import importlib
 
-    siren = ("torch", "sdfrecon.pipeline", "sdfrecon.sdf.fit", "sdfrecon.sdf.extract")
-    poisson = ("open3d", "sdfrecon.evaluation.poisson", "sdfrecon.pipeline")
+    siren = ("torch", "sdfrecon.reconstruction", "sdfrecon.sdf.fit", "sdfrecon.sdf.extract")
+    poisson = ("open3d", "sdfrecon.evaluation.poisson", "sdfrecon.reconstruction")
     for module in siren if method.startswith("siren") else poisson:
         importlib.import_module(module)
 

@@ -16,7 +16,7 @@ from typing import Any
 from sdfrecon.bench.srb import srb_section
 
 # Leading columns of results.csv, in this order; the other keys follow alphabetically.
-_COLUMNS = (
+COLUMNS = (
     "shape", "method", "status", "error", "seconds", "peak_rss_mb", "start_rss_mb", "eval_seconds",
     "job_seconds", "chamfer_l1_rel", "exact_chamfer_l1_rel", "fscore@1%", "exact_fscore@1%",
     "exact_fscore@0.5%", "normal_consistency", "unsupported@5%", "components", "reference_components", "genus", "watertight", "vertices", "faces",
@@ -25,10 +25,10 @@ _COLUMNS = (
 
 
 def _csv(records: list[dict]) -> str:
-    """results.csv: a row per record, _COLUMNS first, then the other keys alphabetically;
+    """results.csv: a row per record, COLUMNS first, then the other keys alphabetically;
     dict and list values as JSON."""
     keys = {k for r in records for k in r}
-    columns = [c for c in _COLUMNS if c in keys] + sorted(keys - set(_COLUMNS))
+    columns = [c for c in COLUMNS if c in keys] + sorted(keys - set(COLUMNS))
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, restval="", lineterminator="\n")
     writer.writeheader()

@@ -14,7 +14,7 @@ from typing import Annotated, Union
 import tyro
 
 from sdfrecon.cli.common import Common, Output
-from sdfrecon.image.hyper_config import HyperConfig
+from sdfrecon.image.hyper.config import HyperConfig
 
 
 def _passive_openmp() -> None:
@@ -44,7 +44,7 @@ class HyperTrain(Common):
 
     def run(self) -> None:
         _passive_openmp()
-        from sdfrecon.image.hyper_train import train_hyper
+        from sdfrecon.image.hyper.train import train_hyper
 
         _, s = train_hyper(self.config, self.output, self.resume, self.overwrite)
         print(f"wrote {self.output}/model.pt after {s['steps']} steps in {s['train_seconds']:.0f} s "
@@ -85,7 +85,7 @@ class HyperComplete(Common):
 
     def run(self) -> None:
         _passive_openmp()
-        from sdfrecon.image.hyper_files import complete_files
+        from sdfrecon.image.hyper.files import complete_files
 
         s = complete_files(self.model, self.image, self.output, self.keep, self.mask, self.seed,
                            self.fit_steps, self.ensemble, self.overwrite)

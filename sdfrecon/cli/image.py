@@ -1,7 +1,7 @@
 """The image commands of ``sdfrecon``: fit-image, render-image and blend.
 
 Options come from the dataclasses of :mod:`sdfrecon.image.config` (their docstrings are the
---help text); the work is :mod:`sdfrecon.image.pipeline`'s, imported inside ``run``.
+--help text); the work is :mod:`sdfrecon.image.runs`'s, imported inside ``run``.
 
 fit-image's presets are tyro subcommands (``preset:fast``, ``preset:paper``) whose defaults are
 the preset's whole config, as nerfstudio's method configs: an option given on the command line
@@ -133,7 +133,7 @@ class FitImage(Common):
     def run(self) -> None:
         passive_openmp()
         config = _quiet(self.config, self.quiet)
-        from sdfrecon.image.pipeline import run_fit_image
+        from sdfrecon.image.runs import run_fit_image
 
         s = run_fit_image(self.image, self.output, config, self.size, self.grayscale, self.overwrite)
         print(f"wrote {self.output}/fit.png ({s['size'][0]}x{s['size'][1]}, from {s['target']}): "
@@ -162,7 +162,7 @@ class RenderImage(Common):
 
     def run(self) -> None:
         passive_openmp()
-        from sdfrecon.image.pipeline import run_render_image
+        from sdfrecon.image.runs import run_render_image
 
         w, h = run_render_image(self.model, self.output, self.size, self.range, self.device,
                                     self.overwrite)
@@ -211,7 +211,7 @@ class Blend(Common):
     def run(self) -> None:
         passive_openmp()
         from sdfrecon.image.config import ImageFitConfig
-        from sdfrecon.image.pipeline import run_blend
+        from sdfrecon.image.runs import run_blend
 
         config = _quiet(ImageConfig(model=self.model, train=self.train,
                                     fit=ImageFitConfig(target="gradient", batch_size=self.fit.batch_size)),

@@ -42,7 +42,7 @@ class Reconstruct(Common):
     def run(self) -> None:
         import dataclasses
 
-        from sdfrecon.pipeline import reconstruct, run_dir_for
+        from sdfrecon.reconstruction import reconstruct, run_dir_for
 
         config = self.config
         if self.quiet:
@@ -74,7 +74,7 @@ class Extract(Common):
     extract: Annotated[ExtractConfig, tyro.conf.OmitArgPrefixes] = field(default_factory=ExtractConfig)
 
     def run(self) -> None:
-        from sdfrecon.pipeline import extract_model
+        from sdfrecon.reconstruction import extract_model
 
         mesh = extract_model(self.model, self.output, self.extract, self.device, self.overwrite,
                              self.cloud, progress=not self.quiet)

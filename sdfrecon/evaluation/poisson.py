@@ -107,7 +107,7 @@ def poisson_file(
     """Poisson-reconstruct the cloud file ``input`` into the mesh file ``output``.
 
     The cloud is read, and its normals estimated when it has none, exactly as
-    ``sdfrecon reconstruct`` does with its defaults (:func:`sdfrecon.pipeline.load_cloud` with
+    ``sdfrecon reconstruct`` does with its defaults (:func:`sdfrecon.cloud.prepare.load_cloud` with
     ``ReconstructConfig()``: no cleaning, the file's normals or estimated ones), so both
     methods see the same oriented points. ``normals_mode`` 'estimate' ignores the file's
     normals and estimates and orients them as reconstruct does (``--normals-mode estimate``).
@@ -118,11 +118,11 @@ def poisson_file(
     normals_estimated, depth, trim, vertices, faces, load_seconds, poisson_seconds,
     total_seconds.
     """
+    from sdfrecon.cloud.prepare import load_cloud
     from sdfrecon.config import ReconstructConfig
     from sdfrecon.io import save_mesh
     from sdfrecon.io.atomic import check_writable
     from sdfrecon.io.formats import check_mesh_suffix
-    from sdfrecon.pipeline import load_cloud
 
     t_start = time.perf_counter()
     input, output = Path(input), Path(output)

@@ -1,7 +1,7 @@
 """Configuration of image fitting: the network, what it is fitted to, and how it is trained.
 
 Field docstrings are the ``--help`` text of ``sdfrecon fit-image`` and ``sdfrecon blend``.
-The defaults are the CPU recipe measured in docs/images.md (``scripts/bench_image.py``
+The defaults are the CPU recipe measured in docs/images.md (``scripts/bench/images.py``
 re-measures it); :data:`PRESETS` also holds the SIREN paper's recipe. No torch import here.
 """
 

@@ -6,30 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from sdfrecon.io.atomic import atomic_write
+from sdfrecon.viz.figures import save_png, to_uint8  # noqa: F401  (image commands' PNG writer)
 
 COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
-
-
-def to_uint8(image: np.ndarray) -> np.ndarray:
-    """Float (H, W), (H, W, 1) or (H, W, 3) in [0, 1] (clipped) -> uint8 (H, W) or (H, W, 3)."""
-    a = np.asarray(image, dtype=np.float64)
-    if a.ndim == 3 and a.shape[2] == 1:
-        a = a[..., 0]
-    a = np.nan_to_num(a, nan=0.0)
-    return np.round(np.clip(a, 0.0, 1.0) * 255.0).astype(np.uint8)
-
-
-def save_png(path: Path, image: np.ndarray | Image.Image, overwrite: bool = False) -> None:
-    """Write a float image in [0, 1] (or a Pillow image) as an 8-bit PNG, atomically."""
-    pil = image if isinstance(image, Image.Image) else Image.fromarray(to_uint8(image))
-    with atomic_write(path, overwrite=overwrite) as tmp:
-        pil.save(tmp, format="PNG")
 
 
 def magnitude_image(magnitude: np.ndarray, scale: float | None = None) -> np.ndarray:

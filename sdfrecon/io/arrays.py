@@ -12,7 +12,7 @@ import numpy as np
 from sdfrecon.errors import InputError
 
 if TYPE_CHECKING:
-    from sdfrecon.io.pointcloud import PointCloud
+    from sdfrecon.io.types import PointCloud
 
 # (points (N, 3) float64, normals (N, 3) or None, file line of each point (N,) or None)
 Arrays = tuple[np.ndarray, "np.ndarray | None", "np.ndarray | None"]

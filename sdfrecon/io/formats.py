@@ -12,7 +12,7 @@ from sdfrecon.io import arrays, pcd, ply, text
 
 if TYPE_CHECKING:
     from sdfrecon.io.arrays import Arrays
-    from sdfrecon.io.pointcloud import PointCloud
+    from sdfrecon.io.types import PointCloud
 
 READERS: dict[str, Callable[[Path], Arrays]] = {
     ".xyz": text.read_xyz, ".txt": text.read_xyz, ".pts": text.read_xyz, ".ply": ply.read_cloud,

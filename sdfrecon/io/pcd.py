@@ -15,7 +15,7 @@ from sdfrecon.io.arrays import Arrays, xyz_normals
 from sdfrecon.io.text import parse_table, text_bytes, write_xyz
 
 if TYPE_CHECKING:
-    from sdfrecon.io.pointcloud import PointCloud
+    from sdfrecon.io.types import PointCloud
 
 
 def read_pcd(path: Path) -> Arrays:

@@ -19,7 +19,7 @@ from sdfrecon.io.arrays import Arrays, xyz_normals
 from sdfrecon.io.text import parse_table, text_bytes
 
 if TYPE_CHECKING:
-    from sdfrecon.io.pointcloud import PointCloud
+    from sdfrecon.io.types import PointCloud
 
 FORMATS = {"ascii": "", "binary_little_endian": "<", "binary_big_endian": ">"}
 TYPES = {

@@ -10,7 +10,6 @@ table in :mod:`~sdfrecon.io.formats`; every reader ends in ``validate_cloud`` he
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,32 +17,12 @@ import numpy as np
 from sdfrecon.errors import InputError
 from sdfrecon.io.atomic import atomic_write
 from sdfrecon.io.formats import POINT_CLOUD_SUFFIXES, READERS, WRITERS, check_input_file
+from sdfrecon.io.types import PointCloud
 
 log = logging.getLogger(__name__)
 
 __all__ = ["POINT_CLOUD_SUFFIXES", "PointCloud", "check_input_file", "load_point_cloud",
            "save_point_cloud", "validate_cloud"]
-
-
-@dataclass
-class PointCloud:
-    """Points (N, 3) float64 in the file's own units; unit normals (N, 3) float32 or None."""
-
-    points: np.ndarray
-    normals: np.ndarray | None = None
-
-    def __post_init__(self) -> None:
-        self.points = np.asarray(self.points, dtype=np.float64)
-        if self.points.ndim != 2 or self.points.shape[1] != 3:
-            raise ValueError(f"points must have shape (N, 3), got {self.points.shape}")
-        if self.normals is not None:
-            self.normals = np.asarray(self.normals, dtype=np.float32)
-            if self.normals.shape != self.points.shape:
-                raise ValueError(f"normals must have shape {self.points.shape}, "
-                                 f"got {self.normals.shape}")
-
-    def __len__(self) -> int:
-        return int(self.points.shape[0])
 
 
 # --- checks --------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 of .off; and the row parser that the ASCII variants of PLY and PCD share.
 
 Text is parsed with whole-buffer numpy operations (no Python loop per line);
-``scripts/bench_io.py`` measures the load times. Line numbers in messages are the file's.
+``scripts/bench/speed_io.py`` measures the load times. Line numbers in messages are the file's.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from sdfrecon.errors import InputError
 from sdfrecon.io.arrays import Arrays, as_table
 
 if TYPE_CHECKING:
-    from sdfrecon.io.pointcloud import PointCloud
+    from sdfrecon.io.types import PointCloud
 
 Table = tuple[np.ndarray, np.ndarray]  # (rows, columns) float64 and the file line of each row
 XYZ_COLUMNS = "3 (x y z) or 6 (x y z nx ny nz)"
@@ -139,7 +139,7 @@ def _numbers(path: Path, data: bytes, first_line: int) -> np.ndarray:
     """The numbers of checked rows as a (rows, columns) float64 array.
 
     ``np.loadtxt`` is numpy's C parser (numpy >= 1.23), faster than ``np.fromstring`` or
-    ``str.split`` + ``float`` (``scripts/bench_io.py`` times the readers on large files).
+    ``str.split`` + ``float`` (``scripts/bench/speed_io.py`` times the readers on large files).
     """
     try:
         return np.loadtxt(io.BytesIO(data), dtype=np.float64, comments=None, ndmin=2)

@@ -107,7 +107,7 @@ def drop_far_components(
     a few points, not a part the cloud shows). These two rules spare the largest component and
     any with a tenth of the mesh's area or more: an undertrained field's only surface stays.
     """
-    from sdfrecon.evaluation.metrics import nearest, vertex_components
+    from sdfrecon.geometry import nearest, vertex_components
 
     if len(faces) == 0:
         return vertices, faces, 0

@@ -16,7 +16,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
+from PIL import Image
 
+from sdfrecon.io.atomic import atomic_write
 from sdfrecon.viz.render import VIEWS, Camera, render_views
 
 DPI = 100
@@ -28,6 +30,22 @@ SLAB_POINT_COLOUR = "#1b7837"  # green: apart from RdBu's red, white and blue an
 PANEL = 400  # rendered pixels per view
 
 
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """Float (H, W), (H, W, 1) or (H, W, 3) in [0, 1] (clipped) -> uint8 (H, W) or (H, W, 3)."""
+    a = np.asarray(image, dtype=np.float64)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[..., 0]
+    a = np.nan_to_num(a, nan=0.0)
+    return np.round(np.clip(a, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def save_png(path: Path, image: np.ndarray | Image.Image, overwrite: bool = False) -> None:
+    """Write a float image in [0, 1] (or a Pillow image) as an 8-bit PNG, atomically."""
+    pil = image if isinstance(image, Image.Image) else Image.fromarray(to_uint8(image))
+    with atomic_write(path, overwrite=overwrite) as tmp:
+        pil.save(tmp, format="PNG")
+
+
 def new_figure(size: tuple[int, int]) -> Figure:
     """A figure of size (width, height) pixels on an Agg canvas."""
     fig = Figure(figsize=(size[0] / DPI, size[1] / DPI), dpi=DPI)
@@ -37,7 +55,6 @@ def new_figure(size: tuple[int, int]) -> Figure:
 
 def save_figure(fig: Figure, path: Path, overwrite: bool = True) -> None:
     """Write the figure as PNG at its own pixel size, atomically."""
-    from sdfrecon.io.atomic import atomic_write
 
     with atomic_write(path, overwrite=overwrite) as tmp:
         fig.savefig(tmp, format="png", dpi=DPI)

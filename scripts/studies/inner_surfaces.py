@@ -9,7 +9,7 @@ inside another of its shells (Open3D occupancy, one shell at a time), and splits
 exact Chamfer-L1 into its two halves, the reference -> mesh half over the outer and the inner
 samples apart.
 
-    .venv/bin/python scripts/inner_surfaces.py ../shared/data/meshes/ant.ply \
+    .venv/bin/python scripts/studies/inner_surfaces.py ../shared/data/meshes/ant.ply \
         out/bench/meshes/ant__siren.ply out/bench/meshes/ant__poisson.ply
 
 Figures are percentages of the reference's bounding-box diagonal.

@@ -8,7 +8,7 @@ reconstruct` at its defaults against `sdfrecon poisson` (Open3D screened Poisson
 Every figure of one table comes from the same run on the same machine, and the table gives
 ratios, since shared machines are noisy. Writes bench_speed.md and bench_speed.json into --out.
 
-    flock /tmp/sdfrecon-heavy.lock .venv/bin/python scripts/bench_speed.py --out out/bench_speed
+    flock /tmp/sdfrecon-heavy.lock .venv/bin/python scripts/bench/speed.py --out out/bench_speed
 
 Needs ../shared/data (the bunny cloud and its reference mesh) unless --cloud/--reference say
 otherwise.
@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared" / "data"
 
 
@@ -59,8 +59,8 @@ def step_times(cloud: Path, device: str, timed: int) -> dict[str, dict]:
     import torch
 
     from sdfrecon.cloud.normalize import Normalization
+    from sdfrecon.cloud.prepare import load_cloud
     from sdfrecon.config import ReconstructConfig
-    from sdfrecon.pipeline import load_cloud
     from sdfrecon.sdf.derivatives import divergence, gradient
     from sdfrecon.sdf.losses import sdf_losses
     from sdfrecon.sdf.sampling import SdfSampler

@@ -5,7 +5,7 @@ onto the points (sdf/snap.py), scored by exact Chamfer-L1 against the reference.
 
     .venv/bin/sdfrecon sample ../shared/data/meshes/bun_zipper.ply -o out/bunny30k.npz --points 30000
     .venv/bin/sdfrecon reconstruct out/bunny30k.npz -o out/bunny30k.ply
-    .venv/bin/python scripts/error_split.py out/bunny30k.run/checkpoint.pt out/bunny30k.npz \
+    .venv/bin/python scripts/studies/error_split.py out/bunny30k.run/checkpoint.pt out/bunny30k.npz \
         ../shared/data/meshes/bun_zipper.ply
 
 All figures are percentages of the reference's bounding-box diagonal.
@@ -24,7 +24,7 @@ import trimesh
 from sdfrecon.evaluation.metrics import sample_surface
 from sdfrecon.evaluation.scoring import evaluate_mesh
 from sdfrecon.io import load_mesh, load_point_cloud
-from sdfrecon.pipeline import load_model, mesh_from_model
+from sdfrecon.reconstruction import load_model, mesh_from_model
 from sdfrecon.sdf.extract import evaluate, field_evaluator
 
 

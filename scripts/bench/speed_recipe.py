@@ -6,7 +6,7 @@ learning rate, near-surface samples, the sphere prior), so the table shows what 
 and buys. One run, one table; ratios against the first row, since shared machines are noisy.
 Writes bench_recipe.md and bench_recipe.json into --out.
 
-    flock /tmp/sdfrecon-heavy.lock .venv/bin/python scripts/bench_recipe.py --out out/bench_recipe
+    flock /tmp/sdfrecon-heavy.lock .venv/bin/python scripts/bench/speed_recipe.py --out out/bench_recipe
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_speed import SHARED, timed_mesh_run  # noqa: E402
+from speed import SHARED, timed_mesh_run  # noqa: E402
 
 VARIANTS: dict[str, str] = {
     "defaults": "",

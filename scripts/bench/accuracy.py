@@ -3,8 +3,8 @@ screened Poisson (depth 9) in the same run, on clouds sampled from shared meshes
 bench` samples them (30k points with normals, seed 0). Each reconstruction is a whole
 `sdfrecon reconstruct` process, timed from outside, so the times are what a user waits.
 
-    .venv/bin/python scripts/bench_budget.py --out out/bench_budget
-    .venv/bin/python scripts/bench_budget.py --shapes bun_zipper.ply --budgets 15,30
+    .venv/bin/python scripts/bench/accuracy.py --out out/bench_budget
+    .venv/bin/python scripts/bench/accuracy.py --shapes bun_zipper.ply --budgets 15,30
 
 Prints a markdown table and writes budget.png (Chamfer against seconds, one line a shape,
 Poisson's points marked) and results.json under --out. A re-run into the same --out keeps the
@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "meshes"
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "meshes"
 
 
 def run(cmd: list[str]) -> float:

@@ -40,44 +40,6 @@ def run_dir_for(mesh_path: Path) -> Path:
     return mesh_path.with_name(mesh_path.stem + ".run")
 
 
-def load_cloud(path: Path, config: ReconstructConfig):
-    """Read, clean and equip the cloud with normals as config asks (see :func:`prepare_cloud`)."""
-    from sdfrecon.io import load_point_cloud
-
-    return prepare_cloud(load_point_cloud(path), config, path)
-
-
-def prepare_cloud(cloud, config: ReconstructConfig, name: str | Path):
-    """Clean a checked :class:`~sdfrecon.io.PointCloud` and equip it with normals as config asks.
-
-    Returns (PointCloud, info): normals are unit (N, 3) float32 (zeros for normal-free
-    training); info says what cleaning removed and whether normals were estimated. ``name``
-    (the file, or what the points are) appears in messages.
-    """
-    from sdfrecon.cloud.clean import clean_cloud
-    from sdfrecon.cloud.orientation import orient_normals
-    from sdfrecon.io import PointCloud
-
-    file_normals = cloud.normals
-    if file_normals is not None and config.normals.normals_mode == "auto":
-        # before cleaning, which averages normals: warns when it flips (or drops) any
-        file_normals = orient_normals(name, cloud.points, file_normals)
-    points, normals, info = clean_cloud(cloud.points, file_normals, config.clean)
-    mode = config.normals.normals_mode
-    info["normals"] = "file"
-    if mode == "free":
-        info["normals"] = "none (normal-free training)"
-        normals = np.zeros_like(points, dtype=np.float32)
-    elif mode == "estimate" or normals is None:
-        from sdfrecon.cloud.normals import estimate_normals
-
-        why = ("has no normals" if cloud.normals is None else "normals ignored (--normals-mode estimate)"
-               if mode == "estimate" else "has no usable normals")
-        log.info("%s %s: estimating and orienting them (k=%d)", name, why, config.normals.normal_neighbours)
-        normals, info["normals"] = estimate_normals(points, config.normals), "estimated"
-    return PointCloud(points, normals), info
-
-
 def mesh_from_model(
     model, config: ExtractConfig, device: torch.device, support: np.ndarray | None = None,
     progress: bool = False,
@@ -220,6 +182,7 @@ def reconstruct(
     summary (summary.json). resume continues from the run folder's checkpoint. previews:
     also preview.png, sdf_slices.png and training.png there (:mod:`sdfrecon.viz.previews`)."""
     from sdfrecon.cloud.normalize import Normalization
+    from sdfrecon.cloud.prepare import load_cloud
     from sdfrecon.io import save_mesh
     from sdfrecon.io.atomic import stale_temporaries, write_json
     from sdfrecon.io.mesh import check_mesh_precision

@@ -54,9 +54,10 @@ def complete_files(model_dir: Path, source: str, out: Path, keep: str | None = N
     """Complete ``source`` from ``keep`` random pixels (or those of ``mask_source``) with the
     hypernetwork in ``model_dir``; writes the four files into ``out`` and returns metrics.json's dict."""
     started = time.perf_counter()
-    from sdfrecon.image import data, hyper_data, plots
-    from sdfrecon.image.hyper_complete import CompleteConfig, complete
-    from sdfrecon.image.hyper_train import HyperModel
+    from sdfrecon.image import data, plots
+    from sdfrecon.image.hyper import data as hyper_data
+    from sdfrecon.image.hyper.complete import CompleteConfig, complete
+    from sdfrecon.image.hyper.train import HyperModel
     from sdfrecon.image.metrics import image_metrics
     from sdfrecon.io import atomic_write
     from sdfrecon.io.atomic import check_writable

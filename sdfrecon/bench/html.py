@@ -48,11 +48,11 @@ def _is_number(value: Any) -> bool:
 
 def table_columns(records: list[dict]) -> list[str]:
     """The numeric and yes/no columns of the records, in results.csv's order."""
-    from sdfrecon.bench.report import _COLUMNS
+    from sdfrecon.bench.report import COLUMNS
 
     keys = {k for r in records for k, v in r.items()
             if k not in _SKIP and (isinstance(v, bool) or _is_number(v))}
-    ordered = [c for c in _COLUMNS if c in keys] + sorted(keys - set(_COLUMNS))
+    ordered = [c for c in COLUMNS if c in keys] + sorted(keys - set(COLUMNS))
     costs = ("seconds", "rss", "_mb", "time", "memory")
 
     def group(column: str) -> int:  # quality first, then the rest, then time and memory
@@ -121,7 +121,7 @@ def shape_thumbnails(out: Path, shape: str, meshes: dict[str, Path | None]) -> d
     """PNG thumbnails (OUT/thumbnails/<shape>__<name>.png) of one shape's meshes, all from one
     camera framing them together; redrawn only when a mesh changed. Returns name -> the
     thumbnail's path relative to out (None: no mesh to draw)."""
-    from sdfrecon.image.plots import save_png
+    from sdfrecon.viz.figures import save_png
     from sdfrecon.viz.render import Camera, render_mesh
 
     folder = out / "thumbnails"

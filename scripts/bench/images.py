@@ -9,7 +9,7 @@ and against seconds (bench_image.png). The PSNR of the curves is the logged batc
 (every pixel for the paper recipe); the table's last columns are of the whole rendered
 image, clipped to [0, 1].
 
-    flock /tmp/sdfrecon-heavy.lock .venv/bin/python scripts/bench_image.py --out out/bench_image
+    flock /tmp/sdfrecon-heavy.lock .venv/bin/python scripts/bench/images.py --out out/bench_image
 """
 
 from __future__ import annotations

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from sdfrecon.image import data, hyper_data
-from sdfrecon.image.hyper_model import HyperSiren, siren_forward
+from sdfrecon.image import data
+from sdfrecon.image.hyper import data as hyper_data
+from sdfrecon.image.hyper.model import HyperSiren, siren_forward
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@ the Sobel operator's frequency response (central difference, sin(w)/w, times the
 smoothing across it, (1 + cos w)/2), solved per frequency by least squares. Periodic model
 (FFT), so the borders are approximate.
 
-    .venv/bin/python scripts/gradient_bound.py                # the cameraman at 256x256
-    .venv/bin/python scripts/gradient_bound.py photo.png --size 512x512
+    .venv/bin/python scripts/studies/image_gradient_bound.py                # the cameraman at 256x256
+    .venv/bin/python scripts/studies/image_gradient_bound.py photo.png --size 512x512
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 observed share of pixels for the hypernetwork (with and without test-time fitting), a SIREN
 fitted to the observed pixels alone, and scipy griddata linear, cubic and nearest.
 
-    PYTHONPATH=. python scripts/bench_hyper.py --model out/hyper --plot docs/hyper_bench.png
+    PYTHONPATH=. python scripts/bench/hyper.py --model out/hyper --plot docs/hyper_bench.png
 
 prints a markdown table (mean over the images, and per image at 10 %) and writes the plot
 and a JSON file of every number beside it. Each image and share gets one random mask
@@ -26,9 +26,10 @@ def run(model_dir: Path, shares: list[float], sources: list[str], fit_steps: lis
         methods: tuple[str, ...] = ("linear", "cubic", "nearest", "siren")) -> list[dict]:
     import dataclasses
 
-    from sdfrecon.image import hyper_baselines, hyper_data
-    from sdfrecon.image.hyper_complete import CompleteConfig, complete
-    from sdfrecon.image.hyper_train import HyperModel
+    from sdfrecon.image.hyper import baselines as hyper_baselines
+    from sdfrecon.image.hyper import data as hyper_data
+    from sdfrecon.image.hyper.complete import CompleteConfig, complete
+    from sdfrecon.image.hyper.train import HyperModel
     from sdfrecon.image.metrics import image_metrics
 
     model = HyperModel.load(model_dir) if model_dir is not None else None
@@ -142,7 +143,7 @@ def main() -> None:
         return
     import torch
 
-    from sdfrecon.image import hyper_data
+    from sdfrecon.image.hyper import data as hyper_data
 
     torch.set_num_threads(1)
     sources = args.images.split(",") if args.images else hyper_data.validation_sources()

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from sdfrecon.image import data
-from sdfrecon.image.hyper_config import HyperModelConfig
+from sdfrecon.image.hyper.config import HyperModelConfig
 from sdfrecon.sdf.siren import siren_uniform_bound
 
 NORM_EPS = 0.02

@@ -3,7 +3,7 @@ against matplotlib's 3D axes (plot_trisurf) and Open3D's offscreen renderer, on 
 bunny subdivided once (278k faces), one 400 x 400 view each, in this process. Prints a
 markdown table (docs/figures.md has the measured one).
 
-    flock /tmp/sdfrecon-heavy.lock .venv/bin/python scripts/bench_render.py --out out/bench_render
+    flock /tmp/sdfrecon-heavy.lock .venv/bin/python scripts/studies/renderers.py --out out/bench_render
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import argparse
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared" / "data"
 
 

@@ -7,8 +7,8 @@ every --every steps measures, over 100k points uniform in the box whose nearest 
 is farther than 5% of the cloud's diagonal ("empty space"), the share where f < 0 (inside).
 On a thin or open shape all of empty space is outside, so that share is ghost volume.
 
-    .venv/bin/python scripts/ghost_study.py --out out/ghost_study
-    .venv/bin/python scripts/ghost_study.py --set siren.sphere_prior=None loss.free_space_weight=0
+    .venv/bin/python scripts/studies/ghost_study.py --out out/ghost_study
+    .venv/bin/python scripts/studies/ghost_study.py --set siren.sphere_prior=None loss.free_space_weight=0
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ from sdfrecon.cloud.normalize import Normalization
 from sdfrecon.config import ReconstructConfig
 from sdfrecon.evaluation import thin_shapes as shapes
 from sdfrecon.evaluation.metrics import unsupported_area
-from sdfrecon.pipeline import mesh_from_model
+from sdfrecon.reconstruction import mesh_from_model
 from sdfrecon.sdf.fit import fit_sdf
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 def with_overrides(config: ReconstructConfig, overrides: list[str]) -> ReconstructConfig:

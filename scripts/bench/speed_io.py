@@ -1,8 +1,8 @@
 """Load, normalise and train on a big cloud: wall time and peak memory, each step in its own
 process, against numpy's and Open3D's readers of the same file.
 
-    .venv/bin/python scripts/bench_io.py                      # 10 M points (and 1 M, for scaling)
-    .venv/bin/python scripts/bench_io.py --sizes 1000000 --steps 5
+    .venv/bin/python scripts/bench/speed_io.py                      # 10 M points (and 1 M, for scaling)
+    .venv/bin/python scripts/bench/speed_io.py --sizes 1000000 --steps 5
 
 The clouds (points on a noisy ellipsoid with unit normals, ``x y z nx ny nz``) are written
 once to --workdir as .xyz (ASCII, %.9g) and .npy and reused. Every measurement runs in a
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _rss_mb() -> float:

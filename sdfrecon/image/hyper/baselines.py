@@ -10,8 +10,9 @@ import dataclasses
 import numpy as np
 import torch
 
-from sdfrecon.image import data, hyper_data
+from sdfrecon.image import data
 from sdfrecon.image.config import ImageModelConfig, ImageTrainConfig
+from sdfrecon.image.hyper import data as hyper_data
 from sdfrecon.image.models import build_model
 from sdfrecon.sdf.train import train
 
