@@ -93,11 +93,12 @@ def weld(vertices: np.ndarray, faces: np.ndarray, width: int) -> tuple[np.ndarra
 
 def drop_far_components(
     vertices: np.ndarray, faces: np.ndarray, points: np.ndarray, max_distance: float,
-    spacing: float | None = None,
+    spacing: float | None = None, distance: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Remove the connected components that the input points (N, 3) do not support (ghost
     surfaces, and debris no cloud could show). vertices (V, 3), points and the lengths in the
-    same units. Returns (vertices, faces, number of components dropped).
+    same units; distance: (V,) each vertex's distance to its nearest point, when the caller
+    has it. Returns (vertices, faces, number of components dropped).
 
     A component goes when none of its vertices comes within ``max_distance`` of a point; with
     the cloud's median ``spacing`` also when fewer than a quarter of its vertices lie within two
@@ -113,7 +114,7 @@ def drop_far_components(
         return vertices, faces, 0
     labels = vertex_components(faces, len(vertices))
     count = labels.max() + 1
-    distance = nearest(vertices, points)[0]
+    distance = nearest(vertices, points)[0] if distance is None else distance
     closest = np.full(count, np.inf)
     np.minimum.at(closest, labels, distance)
     keep_label = closest <= max_distance

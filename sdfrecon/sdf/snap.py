@@ -18,40 +18,54 @@ cloud and one k-d tree query.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 
 from sdfrecon.sdf.extract import FieldFn, evaluate, field_evaluator, field_normals
-from sdfrecon.sdf.sampling import median_spacing
+
+if TYPE_CHECKING:
+    from sdfrecon.geometry import CloudIndex
 
 
-def snap_to_points(fn: FieldFn, vertices: np.ndarray, points: np.ndarray, device: torch.device,
-                   chunk_size: int, neighbours: int = 8, max_step: float = 0.004,
-                   faces: np.ndarray | None = None) -> np.ndarray:
-    """Vertices (V, 3) moved along the field's normals by the interpolated residual f at
-    ``points`` (N, 3), both in normalised units; returns (V, 3) float64. A move is capped at
-    ``max_step`` (half a voxel of the default 256^3 grid), so no face can fold over. With the
-    mesh's ``faces`` (F, 3), faces that the moves make intersect (two sheets closer than a
-    voxel moving towards each other, a tight fold: the ant's head had six such pairs) get
-    their vertices back (:func:`untangle`)."""
-    from scipy.spatial import cKDTree
-
-    points = np.asarray(points, dtype=np.float64)
-    residual = evaluate(field_evaluator(fn), points.astype(np.float32), device, chunk_size)
-    tree = cKDTree(points)
-    spacing = median_spacing(points, tree)
-    k = min(neighbours, len(points))
-    dist, index = tree.query(vertices, k=k, workers=-1)
-    dist, index = dist.reshape(len(vertices), k), index.reshape(len(vertices), k)
-    spacing = max(spacing, 1e-9)
+def snap_offsets(vertices: np.ndarray, index: CloudIndex, residual: np.ndarray,
+                 neighbours: int = 8, max_step: float = 0.004) -> np.ndarray:
+    """How far each vertex (V, 3) moves along its unit normal: (V,) float64, the
+    Gaussian-weighted residual f (N,) at its ``neighbours`` nearest points of ``index``
+    (normalised units), faded far from every point and capped at ``max_step``."""
+    spacing = index.spacing
+    k = min(neighbours, len(index.points))
+    dist, nearest = index.tree.query(vertices, k=k, workers=-1)
+    dist, nearest = dist.reshape(len(vertices), k), nearest.reshape(len(vertices), k)
     h = np.maximum(spacing, dist[:, :1])
     weight = np.exp(-((dist / h) ** 2))
     fade = np.exp(-((np.maximum(dist[:, 0] - 3.0 * spacing, 0.0) / spacing) ** 2))
-    offset = fade * (weight * residual[index]).sum(axis=1) / weight.sum(axis=1)
-    offset = np.clip(offset, -max_step, max_step)
-    normals = field_normals(fn, vertices, device, chunk_size).astype(np.float64)
+    offset = fade * (weight * residual[nearest]).sum(axis=1) / weight.sum(axis=1)
+    return np.clip(offset, -max_step, max_step)
+
+
+def snap_to_points(fn: FieldFn, vertices: np.ndarray, points: np.ndarray | CloudIndex,
+                   device: torch.device, chunk_size: int, neighbours: int = 8,
+                   max_step: float = 0.004, faces: np.ndarray | None = None,
+                   normals: np.ndarray | None = None) -> np.ndarray:
+    """Vertices (V, 3) moved along the field's normals by the interpolated residual f at
+    ``points`` (N, 3, or their :class:`~sdfrecon.geometry.CloudIndex`), both in normalised
+    units; returns (V, 3) float64. A move is capped at ``max_step`` (half a voxel of the
+    default 256^3 grid), so no face can fold over. With the mesh's ``faces`` (F, 3), faces
+    that the moves make intersect (two sheets closer than a voxel moving towards each
+    other, a tight fold: the ant's head had six such pairs) get their vertices back
+    (:func:`untangle`). normals: the field's unit normals at the vertices, when the caller
+    has them (they are the mesh's normals too: computed once)."""
+    from sdfrecon.geometry import CloudIndex
+
+    index = points if isinstance(points, CloudIndex) else CloudIndex.of(points)
+    residual = evaluate(field_evaluator(fn), index.points.astype(np.float32), device, chunk_size)
+    offset = snap_offsets(vertices, index, residual, neighbours, max_step)
+    if normals is None:
+        normals = field_normals(fn, vertices, device, chunk_size)
     vertices = np.asarray(vertices, dtype=np.float64)
-    moved = vertices + offset[:, None] * normals
+    moved = vertices + offset[:, None] * np.asarray(normals, dtype=np.float64)
     return moved if faces is None else untangle(vertices, moved, faces)
 
 
