@@ -105,10 +105,10 @@ def main(argv: list[str] | None = None) -> int:
     bench = out / "bench"  # a second run reuses the finished jobs (bench skips them) and redraws the report
     _run(["bench", "--shapes", _bench_shapes(out / "shapes"), "-o", bench, "--jobs", "2",
           "--siren-steps", str(args.bench_steps), "--resolution", str(args.bench_resolution)], log)
-    from sdfrecon.viz.browser import find_chromium, load_page
+    from sdfrecon.viz.browser import load_page, missing_browser
 
-    if find_chromium() is None:
-        print("chromium is not installed: no report screenshot (make chromium installs it)", file=sys.stderr)
+    if missing_browser() is not None:
+        print(f"no report screenshot: {missing_browser()}", file=sys.stderr)
     else:
         started = time.perf_counter()
         page = load_page(bench / "report.html", width=1280, height=900)
