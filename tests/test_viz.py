@@ -100,6 +100,16 @@ def test_prepared_mesh_draws_every_view_as_a_fresh_one():
                                       render_mesh(sphere.vertices, sphere.faces, camera.turned(az, el), 64)[0])
 
 
+def test_a_mesh_far_from_the_origin_draws_as_at_the_origin():
+    """Open3D holds float32 vertices: the scene is stored relative to the mesh's centre, so a
+    sphere 1e5 away (where float32 steps are 0.008) draws as the one at the origin."""
+    sphere = trimesh.creation.icosphere(3, radius=0.05)
+    near = render_mesh(sphere.vertices, sphere.faces, Camera.framing([sphere.vertices]), 64)[0]
+    far_vertices = sphere.vertices + [1e5, -2e5, 3e5]
+    far = render_mesh(far_vertices, sphere.faces, Camera.framing([far_vertices]), 64)[0]
+    np.testing.assert_allclose(far, near, atol=1e-3)
+
+
 def test_no_faces_draws_the_background():
     image, mask = render_mesh(np.zeros((0, 3)), np.zeros((0, 3), int), Camera((0.0, 0.0, 0.0), 1.0), 32)
     assert mask.max() == 0 and image.min() == 1.0

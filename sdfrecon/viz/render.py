@@ -75,14 +75,16 @@ class Camera:
         uv[:, 1] = size / 2 - cam[:, 1] * scale
         return uv, -cam[:, 2]
 
-    def rays(self, size: int) -> np.ndarray:
+    def rays(self, size: int, offset: Sequence[float] = (0.0, 0.0, 0.0)) -> np.ndarray:
         """One ray per pixel centre of a size x size image, row by row: (size * size, 6)
-        float32, origin (in front of the ball) then unit direction (the view axis), the
-        layout Open3D's ``cast_rays`` takes; :meth:`project` maps each origin to its pixel."""
+        float32, origin (in front of the ball, less ``offset``) then unit direction (the
+        view axis), the layout Open3D's ``cast_rays`` takes; :meth:`project` maps each
+        origin (plus offset) to its pixel."""
         turn = rotation(self.azimuth, self.elevation)
         across = (np.arange(size) + 0.5 - size / 2) / self._scale(size)
         x, y = np.meshgrid(across, -across)  # rows grow downwards: camera y falls
-        origins = (np.asarray(self.centre) + x.reshape(-1, 1) * turn[0] + y.reshape(-1, 1) * turn[1]
+        centre = np.asarray(self.centre, dtype=np.float64) - np.asarray(offset, dtype=np.float64)
+        origins = (centre + x.reshape(-1, 1) * turn[0] + y.reshape(-1, 1) * turn[1]
                    + 2.0 * self.radius * turn[2])
         directions = np.broadcast_to(-turn[2], origins.shape)
         return np.concatenate([origins, directions], axis=1).astype(np.float32)
@@ -113,20 +115,24 @@ class PreparedMesh:
 
     faces: np.ndarray  # (F, 3) int64
     normals: np.ndarray  # (F, 3, 3) unit corner normals
-    scene: Any  # open3d.t.geometry.RaycastingScene holding the faces
+    scene: Any  # open3d.t.geometry.RaycastingScene holding the faces, less `offset`
+    offset: np.ndarray  # (3,) float64: the vertices' bounding-box centre
 
     @staticmethod
     def of(vertices: np.ndarray, faces: np.ndarray) -> PreparedMesh:
-        """Build the scene (float32 vertices, as Open3D takes them) and the corner normals."""
+        """Build the scene and the corner normals. Open3D takes float32 vertices, so they are
+        stored relative to their bounding-box centre: a mesh far from the origin keeps the
+        precision of its extent, not of its distance from the origin."""
         import open3d as o3d
 
         vertices = np.asarray(vertices, dtype=np.float64).reshape(-1, 3)
         faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
+        offset = (vertices.min(axis=0) + vertices.max(axis=0)) / 2 if len(vertices) else np.zeros(3)
         scene = o3d.t.geometry.RaycastingScene()
         if len(faces):
-            scene.add_triangles(o3d.core.Tensor(vertices.astype(np.float32)),
+            scene.add_triangles(o3d.core.Tensor((vertices - offset).astype(np.float32)),
                                 o3d.core.Tensor(faces.astype(np.uint32)))
-        return PreparedMesh(faces, corner_normals(vertices, faces), scene)
+        return PreparedMesh(faces, corner_normals(vertices, faces), scene, offset)
 
 
 def _outline(image: np.ndarray, mask: np.ndarray) -> None:
@@ -159,7 +165,7 @@ def render_mesh(vertices: np.ndarray | PreparedMesh, faces: np.ndarray | None, c
     image = np.ones((big * big, 3)) * BACKGROUND
     mask = np.zeros(big * big)
     if len(mesh.faces):
-        hit = mesh.scene.cast_rays(o3d.core.Tensor(camera.rays(big)))
+        hit = mesh.scene.cast_rays(o3d.core.Tensor(camera.rays(big, mesh.offset)))
         found = np.isfinite(hit["t_hit"].numpy())
         face = hit["primitive_ids"].numpy()[found].astype(np.int64)
         u, v = hit["primitive_uvs"].numpy()[found].astype(np.float64).T  # hit = (1-u-v) a + u b + v c
