@@ -5,7 +5,7 @@ references, the pure decoder's worst case) and a smooth organised 600 x 600 grid
 a markdown table (seconds, best of 3; whether the output is byte-identical), then what each
 says about a damaged or truncated stream (docs/bad-input.md has the measured one).
 
-    pip install python-lzf   # not a dependency: needs a C compiler
+    pip install -e ".[studies]"   # python-lzf and plyfile; python-lzf needs a C compiler
     flock /tmp/sdfrecon-heavy.lock .venv/bin/python scripts/studies/lzf_decoders.py
 """
 

@@ -4,7 +4,7 @@ list element after the vertices; bun_zipper.ply with confidence and intensity; t
 ant.ply) and a 1M-point binary cloud; then what each says about the damaged PLYs of
 docs/bad-input.md. Prints markdown tables (seconds, best of 3; whether the points are equal).
 
-    pip install plyfile   # not a dependency
+    pip install -e ".[studies]"   # plyfile and python-lzf
     flock /tmp/sdfrecon-heavy.lock .venv/bin/python scripts/studies/ply_readers.py
 """
 
