@@ -23,14 +23,14 @@ def commands() -> dict[str, type]:
     """The subcommands, in --help order (each command module is small and imports only
     :mod:`sdfrecon.cli.common`; the work happens in ``run``)."""
     from sdfrecon.cli.bench import Bench, Poisson
-    from sdfrecon.cli.evaluate import Evaluate, Sample
+    from sdfrecon.cli.evaluate import Check, Evaluate, Sample
     from sdfrecon.cli.hyper import Hyper
     from sdfrecon.cli.image import Blend, FitImage, RenderImage
     from sdfrecon.cli.reconstruct import Extract, Reconstruct
     from sdfrecon.cli.viz import Render
 
     return {
-        "reconstruct": Reconstruct, "extract": Extract, "evaluate": Evaluate, "sample": Sample,
+        "reconstruct": Reconstruct, "extract": Extract, "evaluate": Evaluate, "check": Check, "sample": Sample,
         "poisson": Poisson, "bench": Bench, "render": Render,
         "fit-image": FitImage, "render-image": RenderImage, "blend": Blend, "hyper": Hyper,
     }
