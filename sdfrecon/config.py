@@ -116,8 +116,10 @@ class TrainConfig:
     steps: int = 1500
     """Optimisation steps (training also stops at --time-budget, whichever comes first)."""
     time_budget: float | None = None
-    """Wall-clock limit of training in seconds; the learning-rate schedule follows the
-    larger of step progress and time progress, so a budgeted run still anneals."""
+    """Wall-clock limit of the whole reconstruct command in seconds, from its start to the last
+    file written: training gets what is left after loading and an estimate of the extraction
+    and pictures. The learning-rate schedule follows the larger of step progress and time
+    progress, so a budgeted run still anneals."""
     lr: float = 5e-4
     """Peak learning rate of Adam."""
     lr_schedule: Literal["cosine", "constant"] = "cosine"

@@ -18,6 +18,7 @@ from sdfrecon.geometry import CloudIndex
 from sdfrecon.sdf.checkpoint import Checkpoint, generator_device, restore_generator, save_checkpoint
 from sdfrecon.sdf.derivatives import divergence, gradient
 from sdfrecon.sdf.losses import sdf_losses
+from sdfrecon.sdf.optim import Adam
 from sdfrecon.sdf.sampling import SdfSampler, free_space_margin
 from sdfrecon.sdf.siren import SdfSiren
 from sdfrecon.sdf.train import TrainState, train
@@ -35,7 +36,7 @@ class SdfModel:
     config: ReconstructConfig
     source: str | None = None  # the input cloud's path, for re-meshing with its support
 
-    def to_checkpoint(self, optimizer: torch.optim.Optimizer, state: TrainState,
+    def to_checkpoint(self, optimizer: Adam | torch.optim.Optimizer, state: TrainState,
                       generator: torch.Generator) -> Checkpoint:
         return Checkpoint(
             kind="sdf", config=to_dict(self.config), model=self.network.state_dict(),
@@ -72,7 +73,7 @@ def fit_sdf(
     stages = stages or NoStages()
     torch.manual_seed(config.train.seed)
     network = SdfSiren(config.siren).to(device)
-    optimizer = torch.optim.Adam(network.parameters(), lr=config.train.lr)
+    optimizer = Adam(network.parameters(), lr=config.train.lr)
     generator = torch.Generator(device=device)
     generator.manual_seed(config.train.seed)
     state = TrainState()

@@ -18,6 +18,7 @@ cloud and one k-d tree query.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -29,19 +30,25 @@ if TYPE_CHECKING:
     from sdfrecon.geometry import CloudIndex
 
 
-def snap_offsets(vertices: np.ndarray, index: CloudIndex, residual: np.ndarray,
-                 neighbours: int = 8, max_step: float = 0.004) -> np.ndarray:
+def snap_offsets(vertices: np.ndarray, index: CloudIndex,
+                 field_at: Callable[[np.ndarray], np.ndarray], neighbours: int = 8,
+                 max_step: float = 0.004) -> np.ndarray:
     """How far each vertex (V, 3) moves along its unit normal: (V,) float64, the
-    Gaussian-weighted residual f (N,) at its ``neighbours`` nearest points of ``index``
-    (normalised units), faded far from every point and capped at ``max_step``."""
+    Gaussian-weighted residual f at its ``neighbours`` nearest points of ``index``
+    (normalised units), faded far from every point and capped at ``max_step``.
+    field_at: points (M, 3) float32 -> f (M,); asked only at the points some vertex uses (on
+    a cloud much denser than the mesh, a fraction of them)."""
     spacing = index.spacing
     k = min(neighbours, len(index.points))
     dist, nearest = index.tree.query(vertices, k=k, workers=-1)
     dist, nearest = dist.reshape(len(vertices), k), nearest.reshape(len(vertices), k)
+    used, slot = np.unique(nearest, return_inverse=True)
+    residual = np.asarray(field_at(index.points[used].astype(np.float32)), dtype=np.float64)
+    residual = residual[slot.reshape(nearest.shape)]
     h = np.maximum(spacing, dist[:, :1])
     weight = np.exp(-((dist / h) ** 2))
     fade = np.exp(-((np.maximum(dist[:, 0] - 3.0 * spacing, 0.0) / spacing) ** 2))
-    offset = fade * (weight * residual[nearest]).sum(axis=1) / weight.sum(axis=1)
+    offset = fade * (weight * residual).sum(axis=1) / weight.sum(axis=1)
     return np.clip(offset, -max_step, max_step)
 
 
@@ -60,8 +67,9 @@ def snap_to_points(fn: FieldFn, vertices: np.ndarray, points: np.ndarray | Cloud
     from sdfrecon.geometry import CloudIndex
 
     index = points if isinstance(points, CloudIndex) else CloudIndex.of(points)
-    residual = evaluate(field_evaluator(fn), index.points.astype(np.float32), device, chunk_size)
-    offset = snap_offsets(vertices, index, residual, neighbours, max_step)
+    field = field_evaluator(fn)
+    offset = snap_offsets(vertices, index, lambda x: evaluate(field, x, device, chunk_size),
+                          neighbours, max_step)
     if normals is None:
         normals = field_normals(fn, vertices, device, chunk_size)
     vertices = np.asarray(vertices, dtype=np.float64)
@@ -69,19 +77,42 @@ def snap_to_points(fn: FieldFn, vertices: np.ndarray, points: np.ndarray | Cloud
     return moved if faces is None else untangle(vertices, moved, faces)
 
 
-def untangle(before: np.ndarray, after: np.ndarray, faces: np.ndarray, rounds: int = 4) -> np.ndarray:
+def crowded_faces(vertices: np.ndarray, normals: np.ndarray, faces: np.ndarray, reach: float,
+                  neighbours: int = 24, crease: float = 0.3) -> np.ndarray:
+    """(F,) bool: the faces (F, 3) with a vertex (V, 3) that has, among its ``neighbours``
+    nearest vertices within ``reach``, one whose unit normal (V, 3) turns by more than
+    arccos(``crease``) (~73 degrees) from its own: two sheets facing each other (a thin part,
+    a tight fold) or a sharp crease. Elsewhere the surface within ``reach`` is one smooth
+    sheet, which moves along its normals by less than ``reach`` / 2 cannot fold onto itself:
+    there the snap needs no intersection test."""
+    from scipy.spatial import cKDTree
+
+    k = min(neighbours + 1, len(vertices))
+    dist, nearest = cKDTree(vertices).query(vertices, k=k, distance_upper_bound=reach, workers=-1)
+    found = np.isfinite(dist)
+    nearest = np.where(found, nearest, np.arange(len(vertices))[:, None])  # missing: itself
+    turn = np.einsum("vkc,vc->vk", normals[nearest], normals) < crease
+    flagged = (turn & found).any(axis=1)
+    return flagged[faces].any(axis=1)
+
+
+def untangle(before: np.ndarray, after: np.ndarray, faces: np.ndarray, rounds: int = 4,
+             candidates: np.ndarray | None = None) -> np.ndarray:
     """``after`` (V, 3), a move of the vertices ``before`` (V, 3) of a mesh without
     self-intersections, with the vertices of every pair of faces (F, 3) that now intersect put
     back where they were, round after round (a vertex put back can meet a moved neighbour);
-    ``before`` whole if the rounds do not suffice."""
+    ``before`` whole if the rounds do not suffice. candidates: (F,) bool, the only faces that
+    can take part in an intersection (:func:`crowded_faces`); the others are not tested."""
     from sdfrecon.sdf.meshing import self_intersecting_pairs
 
+    tested = np.arange(len(faces)) if candidates is None else np.flatnonzero(candidates)
+    if len(tested) < 2:
+        return after.copy()
     after = after.copy()
     for _ in range(rounds):
-        pairs = self_intersecting_pairs(after, faces)
+        pairs = tested[self_intersecting_pairs(after, faces[tested])]
         if len(pairs) == 0:
             return after
         back = np.unique(faces[pairs.ravel()])
         after[back] = before[back]
-    return after if len(self_intersecting_pairs(after, faces)) == 0 else before.copy()
-
+    return after if len(self_intersecting_pairs(after, faces[tested])) == 0 else before.copy()
