@@ -28,6 +28,9 @@ class Common:
     """Print only warnings and errors: no progress messages and no progress bars."""
     verbose: bool = False
     """Print debug messages too (for example the traceback of a failed bench job)."""
+    started: tyro.conf.Suppress[float | None] = None
+    """time.perf_counter() at the process's start, set by the console script (so that a
+    command's timings include the interpreter and imports); None in-process: from run()."""
 
 
 def preset_args(args: list[str], presets: dict) -> list[str]:

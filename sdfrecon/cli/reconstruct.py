@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, ClassVar
 
 import tyro
 
@@ -49,6 +49,7 @@ class Reconstruct(Common):
     previews: bool = True
     """Draw preview.png (the mesh from three sides and over the input points), sdf_slices.png
     and training.png into the run folder (a few seconds; --no-previews skips them)."""
+    exit_fast: ClassVar[bool] = True  # sdfrecon.cli.console: no interpreter teardown after it
     config: PresetConfig = field(default_factory=lambda: PRESETS["default"])
     """--preset fast|default|best: the recipe whose values are the defaults of the options
     ('default': those shown here). Options given explicitly win, at any value."""
@@ -60,6 +61,7 @@ class Reconstruct(Common):
 
     def run(self) -> None:
         import dataclasses
+        import time
 
         from sdfrecon.reconstruction import reconstruct, run_dir_for
         from sdfrecon.timing import Stages
@@ -67,7 +69,8 @@ class Reconstruct(Common):
         config = self.config
         if self.quiet:
             config = dataclasses.replace(config, train=dataclasses.replace(config.train, progress=False))
-        stages = Stages()  # from the process's start: the interpreter and imports count
+        # from the process's start where the console script knows it: interpreter and imports count
+        stages = Stages(start=self.started if self.started is not None else time.perf_counter())
         mesh = reconstruct(self.input, self.output, config, self.overwrite, self.resume, self.run_dir,
                            previews=self.previews, stages=stages)
         info = mesh.info
