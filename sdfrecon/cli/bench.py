@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 import tyro
 
 from sdfrecon.bench.specs import BenchOptions
-from sdfrecon.cli.common import Common, Output
+from sdfrecon.cli.common import Common, Output, passive_openmp
 from sdfrecon.errors import InputError, TrainingError
 
 
@@ -40,6 +40,7 @@ class Poisson(Common):
     """Replace an existing output mesh."""
 
     def run(self) -> None:
+        passive_openmp()
         from sdfrecon.evaluation.poisson import poisson_file
 
         info = poisson_file(self.input, self.output, self.depth, self.trim, self.overwrite)
@@ -98,6 +99,7 @@ class Bench(Common):
     """Cloud sampling, evaluation and method settings shared by every job."""
 
     def run(self) -> None:
+        passive_openmp()  # before the workers start: they inherit it
         from sdfrecon.bench import run_bench
 
         if self.suite == "srb":

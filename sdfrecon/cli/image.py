@@ -11,14 +11,13 @@ always wins, even at the value of another preset's default. :func:`preset_args` 
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import tyro
 
-from sdfrecon.cli.common import Common, Output
+from sdfrecon.cli.common import Common, Output, passive_openmp
 from sdfrecon.cli.common import preset_args as common_preset_args
 from sdfrecon.image.config import (
     PRESET_HELP,
@@ -27,17 +26,6 @@ from sdfrecon.image.config import (
     ImageModelConfig,
     ImageTrainConfig,
 )
-
-
-def passive_openmp() -> None:
-    """Let idle OpenMP threads sleep instead of spinning, unless OMP_WAIT_POLICY is set.
-
-    On a machine shared with other jobs, PyTorch's spinning threads take the cores the work
-    needs and a SIREN step can take several times longer (compare a fit-image run with
-    OMP_WAIT_POLICY=ACTIVE and without, with other processes busy). Only effective before
-    torch is first imported (the runs below import it late).
-    """
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def _quiet(config: ImageConfig, quiet: bool) -> ImageConfig:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, ClassVar
 
 import tyro
 
-from sdfrecon.cli.common import Common, Output, preset_args
+from sdfrecon.cli.common import Common, Output, passive_openmp, preset_args
 from sdfrecon.config import PRESET_HELP, PRESETS, ExtractConfig, ReconstructConfig
 
 if TYPE_CHECKING:
@@ -63,6 +63,7 @@ class Reconstruct(Common):
         import dataclasses
         import time
 
+        passive_openmp()
         from sdfrecon.reconstruction import reconstruct, run_dir_for
         from sdfrecon.timing import Stages
 
@@ -100,6 +101,7 @@ class Extract(Common):
     extract: Annotated[ExtractConfig, tyro.conf.OmitArgPrefixes] = field(default_factory=ExtractConfig)
 
     def run(self) -> None:
+        passive_openmp()
         from sdfrecon.reconstruction import extract_model
 
         mesh = extract_model(self.model, self.output, self.extract, self.device, self.overwrite,
