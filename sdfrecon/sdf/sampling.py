@@ -119,7 +119,8 @@ def free_space_margin(points: np.ndarray, floor: float, spacing: float | None = 
 def free_space_pool(points: torch.Tensor, normals: torch.Tensor | None, size: int,
                     margin: float, generator: torch.Generator, neighbours: int = 8,
                     carve_resolution: int = 128, tree=None, spacing: float | None = None,
-                    exact_within: float = 0.2) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                    exact_within: float = 0.2, vote_points: int = 200_000
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``size`` points uniform in [-1, 1]^3 (drawn from ``generator``), the distance of each to
     the nearest of ``points`` (N, 3), and the side of the surface it lies on where that is
     known: +1 outside, -1 inside, 0 unknown. All on the points' device; computed once.
@@ -142,7 +143,8 @@ def free_space_pool(points: torch.Tensor, normals: torch.Tensor | None, size: in
     distance minus a cell's diagonal, at most ~2 cells short): the free-space term asks
     s f >= d - margin, which a lower bound only weakens, far from where a surface could be.
     So the k-d tree answers the near points and the normals' vote (the far queries were
-    most of this function's time), not the whole pool. ``tree``, ``spacing``: a k-d tree of
+    most of this function's time), not the whole pool; the vote asks at most ``vote_points``
+    of the points. ``tree``, ``spacing``: a k-d tree of
     ``points`` (sliding midpoint, as :func:`~sdfrecon.geometry.exact_tree`) and their median
     spacing, when the caller has them.
     """
@@ -161,20 +163,28 @@ def free_space_pool(points: torch.Tensor, normals: torch.Tensor | None, size: in
     bound = np.maximum(cells[where] - np.sqrt(3.0), 0.0) * (2.0 / carve_resolution)
     distance = bound.copy()
     side = np.zeros(size)
-    # the normals' vote: every point visibility did not call outside
+    # the normals' vote: every point visibility did not call outside, against at most
+    # vote_points of the points (a far point's nearest neighbours in a dense cloud are many
+    # and slow to find, and any few of them on the nearest surface vote alike)
     vote = np.flatnonzero(seen < 2) if normals is not None else np.zeros(0, dtype=np.int64)
+    exact = max(exact_within, 2.0 * margin)
+    voted = np.zeros(size, dtype=bool)
     if len(vote):
-        d, nearest = tree.query(x[vote], k=neighbours, workers=-1)
-        d, nearest = d.reshape(len(vote), -1), nearest.reshape(len(vote), -1)
-        distance[vote] = d[:, 0]
+        voters, voter_tree = np.arange(len(p)), tree
+        if len(p) > vote_points:
+            voters = np.sort(np.random.default_rng(0).choice(len(p), vote_points, replace=False))
+            voter_tree = cKDTree(p[voters], balanced_tree=False, compact_nodes=False)
+        d, nearest = voter_tree.query(x[vote], k=neighbours, workers=-1)
+        d, nearest = d.reshape(len(vote), -1), voters[nearest.reshape(len(vote), -1)]
+        if len(voters) == len(p):  # the whole cloud: these are the exact distances
+            distance[vote] = d[:, 0]
+            voted[vote] = True
         n = normals.detach().cpu().numpy().astype(np.float64)
         votes = np.sign(np.einsum("mkc,mkc->mk", n[nearest], x[vote, None, :] - p[nearest]))
         side[vote[np.all(votes > 0, axis=1)]] = 1.0
         side[vote[np.all(votes < 0, axis=1) & (seen[vote] == 0)]] = -1.0
     # exact distances near the points (those the vote did not already give)
-    near = np.ones(size, dtype=bool)
-    near[vote] = False
-    exact = max(exact_within, 2.0 * margin)
+    near = ~voted
     near &= bound < exact
     near = np.flatnonzero(near)
     d = tree.query(x[near], k=1, distance_upper_bound=exact, workers=-1)[0]
