@@ -72,9 +72,10 @@ def mesh_from_model(
                  "(normalised) from every point, a pocket mostly farther than two point spacings, "
                  "or smaller than 4 spacings^2)", dropped, config.component_distance)
     if config.snap_to_points and support is not None:
-        from sdfrecon.sdf.snap import snap_to_points
+        from sdfrecon.sdf.snap import snap_cap, snap_to_points
 
-        vertices = snap_to_points(network, vertices, support, device, config.chunk_size, faces=faces)
+        vertices = snap_to_points(network, vertices, support, device, config.chunk_size, faces=faces,
+                                  max_step=snap_cap(config.resolution))
     normals = ex.field_normals(network, vertices, device, config.chunk_size)
     info = {"grid_evaluations": stats.evaluated, "grid_points": stats.total,
             "components_dropped": dropped, "extract_seconds": time.perf_counter() - t0}
