@@ -36,6 +36,11 @@ class NormalsConfig:
     """auto: the file's normals, estimated ones where it has none; estimate: always estimate
     (ignore the file's); free: normal-free training (no normal term, a decaying divergence
     term instead, as in DiGS)."""
+    normals_orientation: Literal["outward", "inward", "file"] = "outward"
+    """Which way the normals point. outward: an object seen from outside; the extreme points'
+    votes decide, and flip the file's normals all or none (their consistency kept, whatever
+    the vote); inward: a cloud scanned from inside (a room, a pipe): the same vote, the other
+    way; file: the file's normals as they are, never flipped (estimated ones point outward)."""
     normal_neighbours: int = 30
     """k of the k-NN PCA normal estimate, used only when the file has no normals."""
     orient_neighbours: int = 20

@@ -170,6 +170,8 @@ def _check_resumable(ckpt_path: Path, config: ReconstructConfig):
 
     previous = load_checkpoint(ckpt_path, "sdf")
     try:
+        # options added later: what the runs before them did
+        previous.config["normals"].setdefault("normals_orientation", "outward")
         siren = previous.config["siren"]
         if "sphere_prior_smoothing" not in siren:  # trained before the smoothed prior: the cone
             siren["sphere_prior_smoothing"] = 0.0

@@ -75,7 +75,8 @@ def test_a_checkpoint_from_before_the_smoothed_prior_resumes_with_its_own(tmp_pa
     interrupt_at(None)
     path = tmp_path / "old.run" / "checkpoint.pt"
     old = load_checkpoint(path, "sdf")
-    del old.config["siren"]["sphere_prior_smoothing"]  # as checkpoints before the option
+    del old.config["siren"]["sphere_prior_smoothing"]  # as checkpoints before the options
+    del old.config["normals"]["normals_orientation"]
     save_checkpoint(path, old)
     capsys.readouterr()
     assert _run(tmp_path, "old", "--steps", "20", "--resume") == 0
