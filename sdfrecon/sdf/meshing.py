@@ -104,8 +104,11 @@ def drop_far_components(
     spacings of a point (a closed pocket in the solid: a real part, even a sheet closed by a
     shell behind it, has about half its vertices or more there), or when its area is under
     4 spacing^2 (a piece that would hold about four samples: marching-cubes debris around
-    a few points, not a part the cloud shows). These two rules spare the largest component and
-    any with a tenth of the mesh's area or more: an undertrained field's only surface stays.
+    a few points, not a part the cloud shows). The spacing of a component is the local one
+    where its points are sparser than the median (:func:`local_spacing`): a LiDAR scene's far
+    objects, sampled ten times more sparsely, are real parts too. These two rules spare the
+    largest component and any with a tenth of the mesh's area or more: an undertrained
+    field's only surface stays.
     """
     from sdfrecon.geometry import nearest, vertex_components
 
@@ -113,13 +116,14 @@ def drop_far_components(
         return vertices, faces, 0
     labels = vertex_components(faces, len(vertices))
     count = labels.max() + 1
-    distance = nearest(vertices, points)[0]
+    distance, index = nearest(vertices, points)
     closest = np.full(count, np.inf)
     np.minimum.at(closest, labels, distance)
     keep_label = closest <= max_distance
     if spacing is not None and spacing > 0:
+        spacing = np.maximum(spacing, local_spacing(points, index, labels, count))  # (count,)
         total = np.bincount(labels, minlength=count)
-        near = np.bincount(labels, weights=distance <= 2.0 * spacing, minlength=count)
+        near = np.bincount(labels, weights=distance <= 2.0 * spacing[labels], minlength=count)
         tri = vertices[faces]
         area = 0.5 * np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1)
         component_area = np.bincount(labels[faces[:, 0]], weights=area, minlength=count)
@@ -136,6 +140,24 @@ def drop_far_components(
     remap = np.full(len(vertices), -1, dtype=np.int64)
     remap[kept] = np.arange(len(kept))
     return vertices[kept], remap[faces], dropped
+
+
+def local_spacing(points: np.ndarray, index: np.ndarray, labels: np.ndarray, count: int) -> np.ndarray:
+    """The point spacing near each of ``count`` components, (count,): the median, over a
+    component's vertices (labels (V,)), of the distance from the vertex's nearest input point
+    (index (V,) into points (N, 3)) to that point's own nearest neighbour. The same measure as
+    the cloud's median spacing, taken where the component is."""
+    from sdfrecon.geometry import exact_tree
+
+    used, where = np.unique(index, return_inverse=True)
+    own = exact_tree(points).query(points[used], k=2, workers=-1)[0][:, 1][where.reshape(-1)]
+    order = np.lexsort((own, labels))  # by component, then by spacing
+    sizes = np.bincount(labels, minlength=count)
+    starts = np.cumsum(sizes) - sizes
+    out = np.zeros(count)
+    some = sizes > 0
+    out[some] = own[order][starts[some] + (sizes[some] - 1) // 2]  # the (lower) median
+    return out
 
 
 def self_intersecting_pairs(vertices: np.ndarray, faces: np.ndarray, blocks: int = 40) -> np.ndarray:
