@@ -170,7 +170,9 @@ class ExtractConfig:
     """Which connected components to keep: all, or those the input points support: within
     --component-distance of a point, at least a quarter of their vertices within two point
     spacings of one (not a pocket inside the solid), and at least 4 spacings^2 of area (not a
-    speck of marching-cubes debris). Drops ghost surfaces that no data supports."""
+    speck of marching-cubes debris); the spacing is the cloud's median, or the local one where
+    a part's points are sparser (a far object of a LiDAR scene). Drops ghost surfaces that no
+    data supports."""
     component_distance: float = 0.02
     """Distance for --keep-components near-input, in normalised units (the box is 2 wide)."""
     snap_to_points: bool = True
