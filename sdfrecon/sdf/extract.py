@@ -119,6 +119,7 @@ def extract_mesh(fn: FieldFn, config: ExtractConfig, device: torch.device, progr
             bound = WIDEN * chunk.slope if rounds < 3 else math.inf
             chunk.forget_bounds()
             grid = chunk_volume(field, chunk, r, bound, device, config.chunk_size)
+        bounds[key] = bound  # as done: a neighbour asks for it again only with a wider one
         if bound > lipschitz:
             widened.add(key)
         widest = max(widest, bound)
