@@ -72,7 +72,7 @@ def extract_mesh(fn: FieldFn, config: ExtractConfig, device: torch.device, progr
     face = np.flatnonzero(face)  # flat indices of a chunk's boundary points
     corner_flat = (width * CORNERS) @ np.array([n * n, n, 1])
     boundary: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
-    meshes: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}  # each chunk's, in order
+    meshes: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray] | None] = {}  # in order
     kept: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}  # (flat, values) evaluated
     mc_seconds = 0.0
     lipschitz = config.lipschitz_bound
@@ -132,7 +132,8 @@ def extract_mesh(fn: FieldFn, config: ExtractConfig, device: torch.device, progr
                 if near in skipped or near in opened:  # done under a narrower bound: again
                     skipped.discard(near)
                     opened.discard(near)
-                    meshes.pop(near, None)
+                    if near in meshes:  # its place kept: the same vertex order when nothing changes
+                        meshes[near] = None
                     queue.append(near)
         evaluated += chunk.evaluated
         if chunk.evaluated:
@@ -149,9 +150,10 @@ def extract_mesh(fn: FieldFn, config: ExtractConfig, device: torch.device, progr
         # float32 at grid scale, as marching cubes on the whole grid would round them
         meshes[key] = ((v + origin).astype(np.float32), f.astype(np.int32))
     bar.close()
-    vertices, faces = [m[0] for m in meshes.values()], [m[1] for m in meshes.values()]
+    done = [m for m in meshes.values() if m is not None]
+    vertices, faces = [m[0] for m in done], [m[1] for m in done]
     n_vertices = [len(v) for v in vertices]
-    del meshes
+    del meshes, done
     widened = len(widened)
     if widened:
         log.warning("the field is steeper than --lipschitz-bound %g assumes (a slope of %.3g "
