@@ -71,17 +71,18 @@ data: install ## download the Stanford bunny into data/bunny.xyz
 samples: install ## regenerate the small clouds committed in data/
 	$(BIN)/python scripts/make_samples.py --out data
 
-# Headless Chromium for the report.html test (and the report screenshot of `make figures`).
-# Never fails: without it that test is skipped and says why.
-chromium: ## install chromium (apt-get, when root) for the report.html browser test
-	@if command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then :; \
+# Headless Chromium and its driver for the report.html test (and the report screenshot of
+# `make figures`), driven by selenium (a dev dependency) through the system's chromedriver.
+# Never fails: without them that test is skipped and says why.
+chromium: ## install chromium and chromium-driver (apt-get, when root) for the report.html browser test
+	@if command -v chromedriver >/dev/null && { command -v chromium >/dev/null || command -v chromium-browser >/dev/null; }; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		echo "installing chromium (headless browser for the report.html test)"; \
-		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+		echo "installing chromium and chromium-driver (headless browser for the report.html test)"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } \
 			|| echo "chromium: apt-get could not install it; the report.html browser test will be skipped" >&2; \
 	else \
-		echo "chromium is not installed, so the report.html browser test is skipped;" >&2; \
-		echo "  to run it: sudo apt-get install chromium" >&2; \
+		echo "chromium or chromedriver is not installed, so the report.html browser test is skipped;" >&2; \
+		echo "  to run it: sudo apt-get install chromium chromium-driver" >&2; \
 	fi
 
 figures: install chromium ## redraw docs/figures/ (bunny preview and slices, render, report screenshot)

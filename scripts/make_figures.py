@@ -30,6 +30,18 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 
 
+def _machine() -> str:
+    """The CPU model and count, and the memory, as /proc reports them (Linux)."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+        model = next(line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name"))
+        memory = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
+                          if line.startswith("MemTotal"))) / 2**20
+        return f"{os.cpu_count()} x {model}, {memory:.0f} GB"
+    except (OSError, StopIteration, ValueError):
+        return f"{os.cpu_count()} CPUs"
+
+
 def _run(command: list[str], log: list[tuple[str, float]]) -> None:
     """Run an sdfrecon command (as the console script would), record its wall time."""
     def short(c) -> str:  # paths as seen from the checkout
@@ -105,10 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     bench = out / "bench"  # a second run reuses the finished jobs (bench skips them) and redraws the report
     _run(["bench", "--shapes", _bench_shapes(out / "shapes"), "-o", bench, "--jobs", "2",
           "--siren-steps", str(args.bench_steps), "--resolution", str(args.bench_resolution)], log)
-    from sdfrecon.viz.browser import find_chromium, load_page
+    from sdfrecon.viz.browser import load_page, missing_browser
 
-    if find_chromium() is None:
-        print("chromium is not installed: no report screenshot (make chromium installs it)", file=sys.stderr)
+    if missing_browser() is not None:
+        print(f"no report screenshot: {missing_browser()}", file=sys.stderr)
     else:
         started = time.perf_counter()
         page = load_page(bench / "report.html", width=1280, height=900)
@@ -118,11 +130,16 @@ def main(argv: list[str] | None = None) -> int:
         log.append((f"screenshot of {bench.relative_to(REPO)}/report.html in headless chromium",
                     time.perf_counter() - started))
         sizes["report.png"] = _small_png(out / "report.png", figures / "report.png")
-    lines = ["# Figures", "", "Made by `make figures` (`scripts/make_figures.py "
-             + " ".join(argv if argv is not None else sys.argv[1:]) + "`) from "
-             f"{'../shared/data' if cloud == bunny else 'data/sample_ellipsoid.xyz'}; wall time of each "
-             f"command on the machine that made them ({os.cpu_count()} CPUs, shared with other jobs):",
-             "", "| command | seconds |", "|---|---:|"]
+    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True).stdout.strip() or "unknown"
+    lines = ["# Figures", "",
+             "**What this page measures:** what drawing the README's pictures (docs/figures/) costs: "
+             "the wall time of each command that makes them and each picture's size in git.", "",
+             "**Regenerate** from a clean checkout: `make figures` (here `scripts/make_figures.py "
+             + " ".join(argv if argv is not None else sys.argv[1:]) + "`), from "
+             f"{'../shared/data' if cloud == bunny else 'data/sample_ellipsoid.xyz'}.", "",
+             f"**Machine and commit:** {_machine()}; commit {commit}.", "",
+             "| command | seconds |", "|---|---:|"]
     lines += [f"| `{c}` | {s:.1f} |" for c, s in log]
     lines += ["", *notes, "", "| picture | bytes |", "|---|---:|"] + [f"| docs/figures/{n} | {b:,} |" for n, b in sizes.items()]
     page = REPO / "docs" / "figures.md"

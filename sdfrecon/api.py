@@ -144,12 +144,13 @@ class FittedSdf:
 
         from sdfrecon.io.atomic import check_writable
         from sdfrecon.sdf.checkpoint import save_checkpoint
+        from sdfrecon.sdf.optim import Adam
         from sdfrecon.sdf.train import TrainState
 
         check_writable(path, overwrite)
         network = self.model.network
         state = TrainState(step=self.config.train.steps)
-        checkpoint = self.model.to_checkpoint(torch.optim.Adam(network.parameters()), state,
+        checkpoint = self.model.to_checkpoint(Adam(network.parameters()), state,
                                               torch.Generator())
         save_checkpoint(Path(path), checkpoint)
 

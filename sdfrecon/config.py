@@ -121,8 +121,10 @@ class TrainConfig:
     steps: int = 1500
     """Optimisation steps (training also stops at --time-budget, whichever comes first)."""
     time_budget: float | None = None
-    """Wall-clock limit of training in seconds; the learning-rate schedule follows the
-    larger of step progress and time progress, so a budgeted run still anneals."""
+    """Wall-clock limit of the whole reconstruct command in seconds, from its start to the last
+    file written: training gets what is left after loading and an estimate of the extraction
+    and pictures. The learning-rate schedule follows the larger of step progress and time
+    progress, so a budgeted run still anneals."""
     lr: float = 5e-4
     """Peak learning rate of Adam."""
     lr_schedule: Literal["cosine", "constant"] = "cosine"
@@ -276,3 +278,24 @@ def _coerce(value: Any, hint: Any, name: str, what: str) -> Any:
         if isinstance(value, str):
             return value
     raise TypeError(f"{what}: option {name!r} must be {hint}, got {value!r}")
+
+
+def _preset(**options: Any) -> ReconstructConfig:
+    return with_options(ReconstructConfig(), options, "preset")
+
+
+PRESETS: dict[str, ReconstructConfig] = {
+    "fast": _preset(steps=600, resolution=192),
+    "default": ReconstructConfig(),
+    "best": _preset(steps=6000, resolution=384, hidden_features=192),
+}
+"""Named starting points of ``reconstruct --preset``: every option's default is the preset's
+value, and an option given on the command line wins (docs/speed.md has each one's time and
+accuracy against Open3D's screened Poisson)."""
+
+PRESET_HELP: dict[str, str] = {
+    "fast": "--preset fast: Poisson's accuracy in about Poisson's time class (seconds on a CPU).",
+    "default": "--preset default (the default): the recipe of docs/benchmarks.md.",
+    "best": "--preset best: minutes on a CPU for the most accurate mesh (more steps, a finer grid).",
+}
+"""The --help line of each preset."""

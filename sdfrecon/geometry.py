@@ -1,7 +1,10 @@
 """Geometry helpers that the reconstruction and its evaluation both use (numpy and scipy
-only): exact nearest neighbours and the connected components of a triangle mesh."""
+only): exact nearest neighbours, a cloud's spacing and the connected components of a
+triangle mesh."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.sparse import coo_matrix
@@ -43,3 +46,28 @@ def vertex_components(faces: np.ndarray, n_vertices: int) -> np.ndarray:
     graph = coo_matrix((np.ones(len(edges), dtype=np.int8), (edges[:, 0], edges[:, 1])),
                        shape=(n_vertices, n_vertices))
     return connected_components(graph, directed=False)[1]
+
+
+def median_spacing(points: np.ndarray, tree=None) -> float:
+    """Median distance from a point of the cloud (N, 3) to its nearest other point, over a
+    seeded sample of at most 20k points; ``tree``: a k-d tree of ``points`` already built."""
+    tree = exact_tree(points) if tree is None else tree
+    sample = points[np.random.default_rng(0).choice(len(points), min(len(points), 20_000), replace=False)]
+    return float(np.median(tree.query(sample, k=2, workers=-1)[0][:, 1]))
+
+
+@dataclass
+class CloudIndex:
+    """Points (N, 3) float64 with their k-d tree (:func:`exact_tree`) and median spacing:
+    built once a run and shared by the free-space pool, the component filter and the snap
+    (a 2M-point cloud's tree takes seconds to build; each used to build its own)."""
+
+    points: np.ndarray
+    tree: cKDTree
+    spacing: float
+
+    @classmethod
+    def of(cls, points: np.ndarray) -> CloudIndex:
+        points = np.ascontiguousarray(points, dtype=np.float64)
+        tree = exact_tree(points)
+        return cls(points, tree, max(median_spacing(points, tree), 1e-9))

@@ -8,6 +8,7 @@ training starts.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ import numpy as np
 
 from sdfrecon.config import ExtractConfig, ReconstructConfig, from_dict, to_dict
 from sdfrecon.errors import InputError, TrainingError
+from sdfrecon.timing import NoStages, Stages
 
 if TYPE_CHECKING:  # torch is imported where a model is built: `poisson` and `evaluate` never pay for it
     import torch
@@ -42,44 +44,85 @@ def run_dir_for(mesh_path: Path) -> Path:
 
 def mesh_from_model(
     model, config: ExtractConfig, device: torch.device, support: np.ndarray | None = None,
-    progress: bool = False,
+    progress: bool = False, stages: Stages | None = None,
 ) -> MeshResult:
     """Extract the zero level set of a trained :class:`~sdfrecon.sdf.fit.SdfModel`.
 
-    support: (N, 3) input points in normalised units, for --keep-components near-input and
-    for --snap-to-points (the mesh moved by the fit's residual there, see sdf/snap.py).
-    progress: a bar over the grid's chunks (on a terminal only).
+    support: (N, 3) input points in normalised units (or their
+    :class:`~sdfrecon.geometry.CloudIndex`), for --keep-components near-input and for
+    --snap-to-points (the mesh moved by the fit's residual there, see sdf/snap.py).
+    progress: a bar over the grid's chunks (on a terminal only). stages: where the time goes
+    (grid evaluation, marching cubes, component filter, snap, untangle, mesh normals).
     """
     from sdfrecon.sdf import extract as ex
 
+    stages = stages or NoStages()
     network = model.network.to(device).eval()
     t0 = time.perf_counter()
     vertices, faces, stats = ex.extract_mesh(network, config, device, progress)
+    stages.add("grid evaluation", stats.grid_seconds)
+    stages.add("marching cubes", stats.marching_cubes_seconds)
     if len(faces) == 0:
         raise TrainingError(
             "the network's zero level set does not cross the grid, so there is no surface to "
             "mesh (train longer, or check the input)"
         )
-    dropped = 0
-    if config.keep_components == "near-input" and support is not None:
-        from sdfrecon.sdf.sampling import median_spacing
+    index = None
+    if support is not None:
+        from sdfrecon.geometry import CloudIndex
 
-        vertices, faces, dropped = ex.drop_far_components(
-            vertices, faces, support, config.component_distance, median_spacing(support)
-        )
+        with stages("component filter"):
+            index = support if isinstance(support, CloudIndex) else CloudIndex.of(support)
+    dropped = 0
+    if config.keep_components == "near-input" and index is not None:
+        with stages("component filter"):
+            distance, nearest_point = index.tree.query(vertices, k=1, workers=-1)
+            vertices, faces, dropped = ex.drop_far_components(
+                vertices, faces, index.points, config.component_distance, index.spacing, distance,
+                nearest_point, index.tree)
     if dropped:
         log.info("dropped %d component(s) that the input points do not support (farther than %g "
                  "(normalised) from every point, a pocket mostly farther than two point spacings, "
                  "or smaller than 4 spacings^2)", dropped, config.component_distance)
-    if config.snap_to_points and support is not None:
-        from sdfrecon.sdf.snap import snap_cap, snap_to_points
+    with stages("mesh normals"):  # once: the snap's directions and the file's normals
+        normals = ex.field_normals(network, vertices, device, config.chunk_size)
+    if config.snap_to_points and index is not None:
+        from sdfrecon.sdf.snap import crowded_faces, snap_cap, snap_offsets, untangle
 
-        vertices = snap_to_points(network, vertices, support, device, config.chunk_size, faces=faces,
-                                  max_step=snap_cap(config.resolution))
-    normals = ex.field_normals(network, vertices, device, config.chunk_size)
+        with stages("snap"):
+            field = ex.field_evaluator(network)
+            step = snap_cap(config.resolution)  # about half a voxel
+            offset = snap_offsets(vertices, index, lambda x: ex.evaluate(field, x, device, config.chunk_size),
+                                  max_step=step)
+            moved = vertices + offset[:, None] * normals
+        with stages("untangle"):
+            voxel = 2.0 / (config.resolution - 1)
+            candidates = crowded_faces(vertices, normals, faces, reach=2.0 * step + 2.0 * voxel)
+            vertices = untangle(vertices, moved, faces, candidates=candidates)
     info = {"grid_evaluations": stats.evaluated, "grid_points": stats.total,
             "components_dropped": dropped, "extract_seconds": time.perf_counter() - t0}
     return MeshResult(model.normalization.to_world(vertices), faces, normals, info)
+
+
+def after_training_seconds(config: ReconstructConfig, n_points: int, device: torch.device,
+                           previews: bool) -> float:
+    """A generous estimate of the seconds a run spends after its last training step: the
+    network evaluated at about 24 R^2 grid points (16 R^2 measured on the bunny at 256^3) and
+    at each of about 3 R^2 vertices three times over (its gradient) and at the input points
+    (the snap), timed here on this device with an untrained network of the same size; about
+    2e-5 R^2 seconds of marching cubes, filtering and writing; 2.5 s of pictures."""
+    from sdfrecon.sdf.extract import evaluate, field_evaluator
+    from sdfrecon.sdf.siren import SdfSiren
+
+    r = config.extract.resolution
+    network = SdfSiren(config.siren).to(device).eval()
+    x = np.random.default_rng(0).uniform(-1, 1, (config.extract.chunk_size, 3)).astype(np.float32)
+    evaluate(field_evaluator(network), x, device, config.extract.chunk_size)  # warm-up
+    t = time.perf_counter()
+    evaluate(field_evaluator(network), x, device, config.extract.chunk_size)
+    per_point = (time.perf_counter() - t) / len(x)
+    calls = 24 * r * r + 9 * r * r + min(n_points, 8 * 3 * r * r)
+    return per_point * calls + 2e-5 * r * r + (2.5 if previews else 0.0)
 
 
 # Options that may change between a run and its --resume: when to stop and how to show it
@@ -166,6 +209,7 @@ def _check_resumable(ckpt_path: Path, config: ReconstructConfig):
     import torch
 
     from sdfrecon.sdf.checkpoint import check_generator_state, load_checkpoint
+    from sdfrecon.sdf.optim import Adam
     from sdfrecon.sdf.siren import SdfSiren
 
     previous = load_checkpoint(ckpt_path, "sdf")
@@ -190,7 +234,7 @@ def _check_resumable(ckpt_path: Path, config: ReconstructConfig):
     try:
         network = SdfSiren(config.siren)
         network.load_state_dict(previous.model)
-        torch.optim.Adam(network.parameters(), lr=config.train.lr).load_state_dict(previous.optimizer)
+        Adam(network.parameters(), lr=config.train.lr).load_state_dict(previous.optimizer)
         check_generator_state(previous.generator)
         if previous.step < 0 or not np.isfinite(previous.elapsed):
             raise ValueError("negative step or non-finite time")
@@ -210,65 +254,90 @@ def reconstruct(
     resume: bool = False,
     run_dir: Path | None = None,
     previews: bool = False,
+    stages: Stages | None = None,
 ) -> MeshResult:
     """Reconstruct input_path into the mesh file output; the run folder gets the checkpoint
     (checkpoint.pt), the resolved config (config.json), the loss log (losses.csv) and a
     summary (summary.json). resume continues from the run folder's checkpoint. previews:
-    also preview.png, sdf_slices.png and training.png there (:mod:`sdfrecon.viz.previews`)."""
-    from sdfrecon.cloud.normalize import Normalization
-    from sdfrecon.cloud.prepare import load_cloud
-    from sdfrecon.io import save_mesh
-    from sdfrecon.io.atomic import stale_temporaries, write_json
-    from sdfrecon.io.mesh import check_mesh_precision
-    from sdfrecon.sdf.fit import fit_sdf
-    from sdfrecon.sdf.train import resolve_device
+    also preview.png, sdf_slices.png and training.png there (:mod:`sdfrecon.viz.previews`),
+    drawn after the mesh is written. stages: the clock of the whole command (by default one
+    started now); summary.json's ``stage_seconds`` sum to its wall time."""
+    stages = stages or Stages(start=time.perf_counter())
+    stages.add("startup", stages.since_start())  # interpreter, argument parsing, light imports
+    with stages("imports"):
+        from sdfrecon.cloud.normalize import Normalization
+        from sdfrecon.cloud.prepare import load_cloud
+        from sdfrecon.geometry import CloudIndex
+        from sdfrecon.io import save_mesh
+        from sdfrecon.io.atomic import stale_temporaries, write_json
+        from sdfrecon.io.mesh import check_mesh_precision
+        from sdfrecon.sdf import extract  # noqa: F401  (the extraction's modules, here rather than mid-run)
+        from sdfrecon.sdf.fit import fit_sdf
+        from sdfrecon.sdf.train import resolve_device
 
-    t_start = time.perf_counter()
-    run_dir = run_dir or run_dir_for(output)
-    _check_outputs(input_path, output, run_dir, config, overwrite, resume)
-    ckpt_path = run_dir / "checkpoint.pt"
-    for stale in stale_temporaries(ckpt_path):  # a run killed while it saved a checkpoint
-        log.info("removing %s, left by a run that was killed while writing its checkpoint", stale)
-        stale.unlink(missing_ok=True)
-    previous = None
-    if resume and ckpt_path.exists():
-        previous, config = _check_resumable(ckpt_path, config)
-    elif resume:
-        log.info("%s does not exist: starting from step 0", ckpt_path)
-    device = resolve_device(config.train.device)
-    cloud, cloud_info = load_cloud(input_path, config)
-    check_mesh_precision(output, cloud.points.min(axis=0), cloud.points.max(axis=0))  # STL, GLB
-    t_loaded = time.perf_counter()
-    normalization = Normalization.fit(cloud.points, config.normalization)
-    points = normalization.to_unit(cloud.points)
+    with stages("checks"):
+        run_dir = run_dir or run_dir_for(output)
+        _check_outputs(input_path, output, run_dir, config, overwrite, resume)
+        ckpt_path = run_dir / "checkpoint.pt"
+        for stale in stale_temporaries(ckpt_path):  # a run killed while it saved a checkpoint
+            log.info("removing %s, left by a run that was killed while writing its checkpoint", stale)
+            stale.unlink(missing_ok=True)
+        previous = None
+        if resume and ckpt_path.exists():
+            previous, config = _check_resumable(ckpt_path, config)
+        elif resume:
+            log.info("%s does not exist: starting from step 0", ckpt_path)
+        device = resolve_device(config.train.device)
+    cloud, cloud_info = load_cloud(input_path, config, stages)
+    with stages("normalise"):
+        check_mesh_precision(output, cloud.points.min(axis=0), cloud.points.max(axis=0))  # STL, GLB
+        normalization = Normalization.fit(cloud.points, config.normalization)
+        points = normalization.to_unit(cloud.points)
     log.info("%s: %d points, normals: %s; training on %s", input_path, len(points),
              cloud_info["normals"], device)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_dir / "config.json", to_dict(config), overwrite=True)
+    with stages("run folder"):
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(run_dir / "config.json", to_dict(config), overwrite=True)
     if previous is not None:
         log.info("resuming from %s at step %d", ckpt_path, previous.step)
-    model, state = fit_sdf(points, cloud.normals, normalization, config, device, ckpt_path,
-                           run_dir / "losses.csv", previous, source=str(input_path.resolve()))
-    t_trained = time.perf_counter()
-    mesh = mesh_from_model(model, config.extract, device, support=points,
-                           progress=config.train.progress)
-    save_mesh(output, mesh.vertices, mesh.faces, mesh.normals, overwrite=overwrite)
-    t_done = time.perf_counter()
+    with stages("k-d tree"):  # one tree and spacing for the pool, the filter and the snap
+        index = CloudIndex.of(points)
+    train_config = config
+    if config.train.time_budget is not None:  # the whole command's budget: training gets the rest
+        with stages("budget"):
+            left = config.train.time_budget - stages.since_start() - after_training_seconds(
+                config, len(points), device, previews)
+        if left < 1.0:
+            log.warning("--time-budget %g s leaves %.1f s for training after loading and the "
+                        "expected extraction: training for 1 s", config.train.time_budget, left)
+        train_config = dataclasses.replace(config, train=dataclasses.replace(
+            config.train, time_budget=max(left, 1.0)))
+    model, state = fit_sdf(points, cloud.normals, normalization, train_config, device, ckpt_path,
+                           run_dir / "losses.csv", previous, source=str(input_path.resolve()),
+                           stages=stages, index=index)
+    mesh = mesh_from_model(model, config.extract, device, support=index,
+                           progress=config.train.progress, stages=stages)
+    with stages("write"):
+        save_mesh(output, mesh.vertices, mesh.faces, mesh.normals, overwrite=overwrite)
     if previews:
         from sdfrecon.viz.previews import model_field, write_previews
 
-        mesh.info["preview_seconds"] = write_previews(
-            run_dir, mesh.vertices, mesh.faces, cloud.points,
-            model_field(model, device, config.extract.chunk_size), run_dir / "losses.csv",
-            input_path.name)
+        with stages("previews"):
+            mesh.info["preview_seconds"] = write_previews(
+                run_dir, mesh.vertices, mesh.faces, cloud.points,
+                model_field(model, device, config.extract.chunk_size), run_dir / "losses.csv",
+                input_path.name)
         log.info("previews in %s: %s", run_dir, ", ".join(
             f"{k} {v:.1f} s" for k, v in mesh.info["preview_seconds"].items()))
+    seconds = stages.summary()
     mesh.info.update({
         "input": str(input_path), "output": str(output), "points": len(points),
         **cloud_info, "steps": state.step, "device": str(device),
         "vertices": len(mesh.vertices), "faces": len(mesh.faces),
-        "load_seconds": t_loaded - t_start, "train_seconds": t_trained - t_loaded,
-        "total_seconds": t_done - t_start, "final_losses": state.history[-1] if state.history else {},
+        "load_seconds": sum(seconds.get(k, 0.0) for k in ("read", "clean", "normals", "normalise")),
+        "train_seconds": sum(seconds.get(k, 0.0) for k in ("pool", "training", "checkpoints")),
+        "total_seconds": seconds["wall"], "stage_seconds": seconds,
+        "final_losses": state.history[-1] if state.history else {},
         "normalization": normalization.to_dict(),
     })
     write_json(run_dir / "summary.json", mesh.info, overwrite=True)

@@ -198,13 +198,14 @@ def test_help_is_fast_and_lists_subcommands():
     assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout.split() == ["False", "False"]
 
 
-def test_poisson_and_evaluate_do_not_import_torch(tmp_path):
+def test_poisson_evaluate_and_check_do_not_import_torch(tmp_path):
     """The classical baseline and the metrics need no network: they must not pay torch's
     import (~2 s), which would also bias the Poisson timings of the benchmarks."""
     mesh = tmp_path / "p.ply"
     probe = ("import sys; from sdfrecon.cli import main; "
              f"main(['poisson', {str(SAMPLE)!r}, '-o', {str(mesh)!r}]); "
              f"main(['evaluate', {str(mesh)!r}, '--reference', {str(mesh)!r}]); "
+             f"main(['check', {str(mesh)!r}]); "
              "print('torch' in sys.modules)")
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr

@@ -264,3 +264,44 @@ def test_a_sparsely_sampled_real_object_is_kept():
     radius = np.minimum(np.abs(np.linalg.norm(v, axis=1) - 0.5),
                         np.abs(np.linalg.norm(v - [1.2, 0, 0], axis=1) - 0.15))
     assert radius.max() < 1e-6
+
+
+def test_check_command_reports_each_mesh(tmp_path, capsys):
+    """`sdfrecon check`: a clean sphere passes every test; two spheres that overlap are two
+    components with crossing triangles, so Open3D calls them not watertight while trimesh's
+    edge test still does; --json holds the same numbers."""
+    import json
+
+    from sdfrecon.cli import main
+
+    trimesh.creation.icosphere(3).export(tmp_path / "sphere.ply")
+    first, second = trimesh.creation.icosphere(3), trimesh.creation.icosphere(3)
+    second.apply_translation([0.5, 0.0, 0.0])
+    trimesh.util.concatenate([first, second]).export(tmp_path / "overlap.obj")
+    paths = [str(tmp_path / "sphere.ply"), str(tmp_path / "overlap.obj")]
+    assert main(["check", *paths, "--json", str(tmp_path / "c.json")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == (f"{paths[0]}: 1,280 faces, 1 component(s) (smallest 1,280 faces), 0 of zero "
+                        "area; watertight: trimesh yes, Open3D yes; edge-manifold yes, "
+                        "vertex-manifold yes, 0 self-intersecting triangle pair(s)")
+    assert lines[1].startswith(f"{paths[1]}: 2,560 faces, 2 component(s)")
+    assert "watertight: trimesh yes, Open3D NO" in lines[1]
+    sphere, overlap = json.loads((tmp_path / "c.json").read_text())["meshes"]
+    assert sphere["mesh"] == paths[0] and sphere["open3d_watertight"] is True
+    assert overlap["components"] == 2 and overlap["self_intersecting_pairs"] > 0
+
+
+def test_check_command_refuses_a_bad_file_with_one_line(tmp_path, capsys):
+    from sdfrecon.cli import main
+
+    (tmp_path / "cloud.ply").write_text("ply\nformat ascii 1.0\nelement vertex 1\nproperty float x\n"
+                                        "property float y\nproperty float z\nend_header\n0 0 0\n")
+    trimesh.creation.icosphere(1).export(tmp_path / "good.ply")
+    # the good mesh first: nothing is printed for it, since every file is read before any check
+    assert main(["check", str(tmp_path / "good.ply"), str(tmp_path / "cloud.ply")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (f"sdfrecon: error: {tmp_path / 'cloud.ply'}: has no faces: it is empty "
+                            "or a point cloud, not a mesh\n")
+    assert main(["check", str(tmp_path / "missing.obj")]) == 2
+    assert capsys.readouterr().err == f"sdfrecon: error: {tmp_path / 'missing.obj'}: no such file\n"

@@ -15,7 +15,7 @@ import trimesh
 from PIL import Image
 
 from sdfrecon.bench.html import THUMB, best_cells, better, html_report, table_columns
-from sdfrecon.viz.browser import find_chromium, load_page
+from sdfrecon.viz.browser import load_page, missing_browser
 
 
 def test_direction_of_columns():
@@ -90,9 +90,8 @@ def test_report_files(bench_out):
 
 
 def test_report_in_headless_chromium(bench_out):
-    if find_chromium() is None:
-        pytest.skip("chromium is not installed (make test installs it with apt-get when run as root; "
-                    "otherwise: sudo apt-get install chromium)")
+    if missing_browser() is not None:
+        pytest.skip(missing_browser())
     report = load_page(bench_out / "report.html", width=1280, height=900)
     assert report.errors == [], report.messages
     assert [m for m in report.messages if m[0] == "warning"] == []
@@ -108,6 +107,23 @@ def test_report_in_headless_chromium(bench_out):
     assert highlight.sum() > 200
     rows = np.flatnonzero(mesh.any(axis=1))
     assert mesh.sum() > 6 * 0.1 * THUMB * THUMB and rows.min() > np.flatnonzero(highlight.any(axis=1)).max()
+
+
+def test_a_broken_page_is_reported(tmp_path):
+    """The browser check can fail: a console error, a missing image and a request off the
+    disk all show up in the report."""
+    if missing_browser() is not None:
+        pytest.skip(missing_browser())
+    page = tmp_path / "broken.html"
+    page.write_text('<html><body><script>console.error("boom"); console.warn("careful")</script>'
+                    '<img src="missing.png"><div style="height:2000px"></div></body></html>')
+    report = load_page(page, width=400, height=300)
+    boom, missing = sorted(report.errors, key=lambda text: "missing.png" in text)  # any order
+    assert boom.endswith('"boom"') and "missing.png" in missing and "ERR_FILE_NOT_FOUND" in missing
+    assert [level for level, _ in report.messages].count("warning") == 1
+    assert sorted(report.requests) == [page.as_uri(), (tmp_path / "missing.png").as_uri()]
+    shot = Image.open(io.BytesIO(report.screenshot))
+    assert shot.size[0] == 400 and shot.size[1] > 2000  # the whole page, not the window
 
 
 def test_report_shows_missing_mesh(bench_out, tmp_path):

@@ -168,3 +168,29 @@ def test_compile_option_uses_the_compiled_kernels(monkeypatch):
     assert calls == [1] and model.network.kernels is not None
     model, _ = _fit_small(compile=False)
     assert calls == [1] and model.network.kernels is None
+
+
+def test_our_adam_is_torch_adam_bit_for_bit_and_shares_its_state_dict():
+    from sdfrecon.sdf.optim import Adam
+
+    torch.manual_seed(0)
+    ours, theirs = (torch.nn.Sequential(torch.nn.Linear(3, 16), torch.nn.Tanh(), torch.nn.Linear(16, 1))
+                    for _ in range(2))
+    theirs.load_state_dict(ours.state_dict())
+    opt_ours, opt_theirs = Adam(ours.parameters(), lr=1e-2), torch.optim.Adam(theirs.parameters(), lr=1e-2)
+    x = torch.randn(64, 3)
+    for i in range(30):
+        for opt, model in ((opt_ours, ours), (opt_theirs, theirs)):
+            opt.param_groups[0]["lr"] = 1e-2 * (1 - i / 40)  # as the schedule sets it
+            opt.zero_grad(set_to_none=True)
+            (model(x) ** 2).mean().backward()
+            opt.step()
+    for a, b in zip(ours.parameters(), theirs.parameters(), strict=True):
+        assert torch.equal(a, b)
+    # a checkpoint of either loads into the other and continues identically
+    again = Adam(theirs.parameters(), lr=1e-2)
+    again.load_state_dict(opt_theirs.state_dict())
+    torch.optim.Adam(ours.parameters()).load_state_dict(opt_ours.state_dict())
+    assert again.state_dict()["state"][0]["step"] == 30
+    with pytest.raises(ValueError):
+        Adam(list(ours.parameters())[:2]).load_state_dict(opt_theirs.state_dict())

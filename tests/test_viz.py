@@ -1,4 +1,4 @@
-"""Pictures: the rasteriser against geometry whose picture is known (a sphere's disc, a cube's
+"""Pictures: the ray-cast renderer against geometry whose picture is known (a sphere's disc, a cube's
 square, which of two quads is in front), the figures' sizes and contents (the zero contour of
 an exact sphere SDF where the sphere is), `sdfrecon render`, progress bars and --quiet."""
 
@@ -15,7 +15,7 @@ from PIL import Image
 
 from sdfrecon.cli import main
 from sdfrecon.viz import figures
-from sdfrecon.viz.render import Camera, PreparedMesh, cluster_vertices, render_mesh, rotation
+from sdfrecon.viz.render import Camera, PreparedMesh, render_mesh, rotation
 
 
 def png(path: Path) -> np.ndarray:
@@ -66,19 +66,23 @@ def test_nearer_quad_hides_the_farther_one():
     np.testing.assert_allclose(both[60, 10], behind[60, 10], atol=1e-9)  # outside the front quad
 
 
-@pytest.mark.parametrize("inward", [False, True])
-def test_back_face_culling_changes_nothing_on_a_closed_mesh(inward):
-    """A closed, consistently wound mesh (either way round) is drawn with its back faces
-    skipped, and the picture is the one drawn with them; an open one is never culled."""
+def test_rays_land_where_project_puts_their_origin():
+    """Camera.rays and Camera.project agree: each ray starts at its pixel's centre."""
+    camera = Camera((1.0, -2.0, 0.5), 3.0, azimuth=30.0, elevation=40.0)
+    rays = camera.rays(16)
+    uv, _ = camera.project(rays[:, :3], 16)
+    rows, cols = np.divmod(np.arange(16 * 16), 16)
+    np.testing.assert_allclose(uv, np.stack([cols + 0.5, rows + 0.5], axis=1), atol=1e-4)
+    np.testing.assert_allclose(rays[:, 3:] @ rotation(30.0, 40.0)[2], -1.0, atol=1e-6)
+
+
+def test_inward_winding_draws_the_same_picture():
+    """Two-sided light: a closed mesh wound inward looks as it does wound outward."""
     torus = trimesh.creation.torus(1.0, 0.4)
-    faces = torus.faces[:, [0, 2, 1]] if inward else torus.faces
     camera = Camera.framing([torus.vertices], azimuth=30.0, elevation=40.0)
-    prepared = PreparedMesh.of(torus.vertices, faces, camera, 240)
-    assert prepared.closed
-    culled = render_mesh(prepared, None, camera, 120)[0]
-    full = render_mesh(PreparedMesh(prepared.vertices, prepared.faces, prepared.normals, False), None, camera, 120)[0]
-    np.testing.assert_allclose(culled, full, atol=1e-9)
-    assert not PreparedMesh.of(torus.vertices, faces[1:], camera, 240).closed  # a hole
+    outward = render_mesh(torus.vertices, torus.faces, camera, 120)[0]
+    inward = render_mesh(torus.vertices, torus.faces[:, [0, 2, 1]], camera, 120)[0]
+    np.testing.assert_allclose(inward, outward, atol=1e-6)
 
 
 def test_rotation_turns_about_the_vertical_axis():
@@ -86,16 +90,29 @@ def test_rotation_turns_about_the_vertical_axis():
     np.testing.assert_allclose(rotation(0.0, 90.0) @ [0, 1, 0], [0, 0, 1], atol=1e-12)  # looking down
 
 
-def test_clustering_thins_without_changing_the_picture():
-    sphere = trimesh.creation.icosphere(6)  # 82k faces
+def test_prepared_mesh_draws_every_view_as_a_fresh_one():
+    """render_views builds the scene once; each view is the picture drawn from scratch."""
+    sphere = trimesh.creation.icosphere(3)
     camera = Camera.framing([sphere.vertices])
-    v, f = cluster_vertices(sphere.vertices, sphere.faces, 0.05)
-    assert len(f) < len(sphere.faces) / 3
-    unthinned = PreparedMesh.of(sphere.vertices, sphere.faces, camera, pixels=10**5)
-    assert len(unthinned.faces) == len(sphere.faces)
-    full = render_mesh(unthinned, None, camera, 100)[1]
-    thin = render_mesh(v, f, camera, 100)[1]
-    assert abs(full.mean() - thin.mean()) < 0.005
+    prepared = PreparedMesh.of(sphere.vertices, sphere.faces)
+    for az, el in ((0.0, 0.0), (145.0, 20.0)):
+        np.testing.assert_array_equal(render_mesh(prepared, None, camera.turned(az, el), 64)[0],
+                                      render_mesh(sphere.vertices, sphere.faces, camera.turned(az, el), 64)[0])
+
+
+def test_a_mesh_far_from_the_origin_draws_as_at_the_origin():
+    """Open3D holds float32 vertices: the scene is stored relative to the mesh's centre, so a
+    sphere 1e5 away (where float32 steps are 0.008) draws as the one at the origin."""
+    sphere = trimesh.creation.icosphere(3, radius=0.05)
+    near = render_mesh(sphere.vertices, sphere.faces, Camera.framing([sphere.vertices]), 64)[0]
+    far_vertices = sphere.vertices + [1e5, -2e5, 3e5]
+    far = render_mesh(far_vertices, sphere.faces, Camera.framing([far_vertices]), 64)[0]
+    np.testing.assert_allclose(far, near, atol=1e-3)
+
+
+def test_no_faces_draws_the_background():
+    image, mask = render_mesh(np.zeros((0, 3)), np.zeros((0, 3), int), Camera((0.0, 0.0, 0.0), 1.0), 32)
+    assert mask.max() == 0 and image.min() == 1.0
 
 
 def test_preview_png(tmp_path):

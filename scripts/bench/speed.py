@@ -1,17 +1,19 @@
-"""Where reconstruction time goes, measured side by side in one run: the training step
-(autograd's double backward against the hand-written gradient and backward, eager and
-torch.compile'd; the compiled path's first step includes its compile; and normal-free
-training's step, its divergence term by autograd against the forward-mode Laplacian), grid extraction
-(dense against coarse-to-fine) and file-to-mesh wall time and quality of `sdfrecon
-reconstruct` at its defaults against `sdfrecon poisson` (Open3D screened Poisson, depth 9).
+"""Where `sdfrecon reconstruct`'s wall time goes, stage by stage, before and after a change,
+with Open3D's screened Poisson (`sdfrecon poisson`, depth 9) timed in the same run.
 
-Every figure of one table comes from the same run on the same machine, and the table gives
-ratios, since shared machines are noisy. Writes bench_speed.md and bench_speed.json into --out.
+For each cloud (the shared bunny, 35k points with normals, and a cloud of --big-points
+points with normals that this script samples from a shared mesh and writes as binary PLY),
+each checkout runs `reconstruct` --runs times, the checkouts and Poisson in turn (A B P A B
+P ...), so that a change in the machine's load hits them alike. Each run is a fresh
+process, timed from outside (wall), and its summary.json gives the stages (``stage_seconds``:
+imports to previews, summing to the wall time; a checkout from before stage timings gives
+only load / train / extract / previews). The table has medians and the after / before ratio.
+Docs: docs/speed.md.
 
-    flock /tmp/sdfrecon-heavy.lock .venv/bin/python scripts/bench/speed.py --out out/bench_speed
+    .venv/bin/python scripts/bench/speed.py --before 6231acc --out out/bench_speed
+    .venv/bin/python scripts/bench/speed.py --runs 1 --big-points 0        # this checkout, bunny only
 
-Needs ../shared/data (the bunny cloud and its reference mesh) unless --cloud/--reference say
-otherwise.
+Writes speed.md (the tables) and speed.json (every run) into --out.
 """
 
 from __future__ import annotations
@@ -26,283 +28,146 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared" / "data"
+OLD_STAGES = ("load_seconds", "train_seconds", "extract_seconds")
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cloud", type=Path, default=SHARED / "bunny.xyz", help="input cloud")
-    parser.add_argument("--reference", type=Path, default=SHARED / "meshes" / "bun_zipper.ply",
-                        help="ground-truth mesh for Chamfer and F-score")
+    parser.add_argument("--cloud", type=Path, default=SHARED / "bunny.xyz", help="the small cloud")
+    parser.add_argument("--big-mesh", type=Path, default=SHARED / "meshes" / "fertility.off",
+                        help="mesh the big cloud is sampled from")
+    parser.add_argument("--big-points", type=int, default=2_000_000, help="0: no big cloud")
+    parser.add_argument("--before", default=None,
+                        help="git revision to compare with (checked out with `git worktree`)")
+    parser.add_argument("--runs", type=int, default=3, help="runs of each command (medians)")
+    parser.add_argument("--args", default="", help="extra options of every `reconstruct` run")
     parser.add_argument("--out", type=Path, default=Path("out/bench_speed"), help="output folder")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    parser.add_argument("--timed-steps", type=int, default=40, help="steps timed per gradient path")
-    parser.add_argument("--resolutions", default="256,512", help="extraction resolutions")
-    parser.add_argument("--dense-max", type=int, default=256,
-                        help="largest resolution also extracted densely (dense 512^3 takes minutes on a CPU)")
-    parser.add_argument("--skip-e2e", action="store_true", help="skip the file-to-mesh comparison")
-    parser.add_argument("--reconstruct-args", default="", help="extra options for `sdfrecon reconstruct`")
-    parser.add_argument("--extract-row", default=None, help=argparse.SUPPRESS)  # R,method: one row
-    parser.add_argument("--checkpoint", type=Path, default=None,
-                        help="extract from this checkpoint instead of the end-to-end run's")
     return parser.parse_args(argv)
 
 
-PHASES = ("sample", "forward", "loss", "backward", "adam")
-
-
-def step_times(cloud: Path, device: str, timed: int) -> dict[str, dict]:
-    """Median seconds per training step of each gradient path at the default config, and of
-    each phase of a step. The paths run step by step in turn (each with its own network and
-    optimiser, from the same seed), so that a change of machine load hits both alike."""
-    import dataclasses
-
-    import torch
-
-    from sdfrecon.cloud.normalize import Normalization
-    from sdfrecon.cloud.prepare import load_cloud
-    from sdfrecon.config import ReconstructConfig
-    from sdfrecon.sdf.derivatives import divergence, gradient
-    from sdfrecon.sdf.losses import sdf_losses
-    from sdfrecon.sdf.sampling import SdfSampler
-    from sdfrecon.sdf.siren import SdfSiren
-    from sdfrecon.sdf.train import resolve_device
-
-    config = ReconstructConfig()
-    cloud_data, _ = load_cloud(cloud, config)
-    dev = resolve_device(device)
-    norm = Normalization.fit(cloud_data.points, config.normalization)
-    points = torch.as_tensor(norm.to_unit(cloud_data.points), dtype=torch.float32, device=dev)
-    normals = torch.as_tensor(cloud_data.normals, dtype=torch.float32, device=dev)
-
-    def sync() -> float:
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-        return time.perf_counter()
-
-    runs = {}
-    for path in ("autograd", "analytic", "compiled", "free-autograd", "free-forward"):
-        torch.manual_seed(config.train.seed)
-        network = SdfSiren(config.siren).to(dev)
-        if path == "compiled":
-            network.use_compiled_kernels()
-        generator = torch.Generator(device=dev)
-        generator.manual_seed(config.train.seed)
-        free = path.startswith("free")  # normal-free training: no normals, the divergence term
-        runs[path] = (network, torch.optim.Adam(network.parameters(), lr=config.train.lr),
-                      SdfSampler(points, None if free else normals, config.sampling, generator),
-                      {k: [] for k in PHASES})
-    free_loss = dataclasses.replace(config.loss, normal_weight=0.0)
-
-    def step(path: str, record: bool) -> None:
-        network, optimizer, sampler, phases = runs[path]
-        t0 = sync()
-        batch = sampler.sample()
-        t1 = sync()
-        div = None
-        if path == "free-forward":
-            sdf, grad, div = network.value_gradient_laplacian(batch.points)
-        elif path in ("autograd", "free-autograd"):
-            x = batch.points.requires_grad_(True)
-            sdf = network(x)
-            grad = gradient(sdf, x)
-            if path == "free-autograd":
-                div = divergence(grad, x)
-        else:
-            sdf, grad = network.value_and_gradient(batch.points)
-        t2 = sync()
-        if div is None:
-            total = sdf_losses(batch, sdf, grad, config.loss)["total"]
-        else:
-            total = sdf_losses(batch, sdf, grad, free_loss, div, config.loss.divergence_weight)["total"]
-        t3 = sync()
-        optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        t4 = sync()
-        torch.nn.utils.clip_grad_norm_(network.parameters(), config.train.grad_clip)
-        optimizer.step()
-        t5 = sync()
-        if record:
-            for name, a, b in zip(PHASES, (t0, t1, t2, t3, t4), (t1, t2, t3, t4, t5), strict=True):
-                phases[name].append(b - a)
-
-    first = {}
-    for path in runs:  # the first step of each path: the compiled one compiles here
-        t0 = time.perf_counter()
-        step(path, record=False)
-        first[path] = time.perf_counter() - t0
-    for i in range(10 + timed):  # 10 warm-up steps each
-        for path in runs:
-            step(path, record=i >= 10)
-    out = {}
-    for path, (_, _, _, phases) in runs.items():
-        medians = {k: statistics.median(v) for k, v in phases.items()}
-        out[path] = {"seconds_per_step": sum(medians.values()), "phases": medians, "steps": timed,
-                     "first_step_seconds": first[path]}
-    return out
-
-
-def extraction_times(checkpoint: Path, resolutions: list[int], dense_max: int, device: str) -> list[dict]:
-    """Seconds to extract the mesh dense and coarse-to-fine (sparse, chunked; see extract.py),
-    split into grid evaluation and marching cubes, and each extraction's peak memory: every
-    row runs in a fresh process (:func:`extraction_row`), so that its peak RSS is its own."""
-    rows = []
-    for r in resolutions:
-        for method in ("dense", "coarse-to-fine"):
-            if method == "dense" and r > dense_max:
-                continue
-            cmd = [sys.executable, __file__, "--extract-row", f"{r},{method}", "--checkpoint",
-                   str(checkpoint), "--device", device]
-            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
-            if proc.returncode != 0:
-                raise SystemExit(f"bench_speed: {' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
-            rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    return rows
-
-
-def extraction_row(checkpoint: Path, resolution: int, method: str, device: str) -> dict:
-    """One extraction of the checkpoint's network in this process; peak RSS in MiB, and the
-    RSS before extraction (model loaded) to subtract from it."""
-    import resource
-
-    from sdfrecon.config import ExtractConfig, ReconstructConfig, from_dict
-    from sdfrecon.sdf import extract as ex
-    from sdfrecon.sdf.checkpoint import load_checkpoint
-    from sdfrecon.sdf.siren import SdfSiren
-    from sdfrecon.sdf.train import resolve_device
-
-    ckpt = load_checkpoint(checkpoint, "sdf")
-    network = SdfSiren(from_dict(ReconstructConfig, ckpt.config).siren)
-    network.load_state_dict(ckpt.model)
-    dev = resolve_device(device)
-    network = network.to(dev).eval()
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    config = ExtractConfig(resolution=resolution, coarse_to_fine=method != "dense")
-    t0 = time.perf_counter()
-    _, faces, stats = ex.extract_mesh(network, config, dev)
-    seconds = time.perf_counter() - t0
-    return {"resolution": resolution, "method": method, "grid_seconds": stats.grid_seconds,
-            "marching_cubes_seconds": stats.marching_cubes_seconds, "seconds": seconds,
-            "evaluated": stats.evaluated, "faces": len(faces), "rss_before_mb": before,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
-
-
-def _timed(cmd: list[str]) -> float:
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
-    seconds = time.perf_counter() - t0
+def _run(cmd: list[str], checkout: Path) -> float:
+    """Run cmd with checkout's sdfrecon first on the path; its wall seconds."""
+    env = {**__import__("os").environ, "PYTHONPATH": str(checkout)}
+    t = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=checkout, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t
     if proc.returncode != 0:
-        raise SystemExit(f"bench_speed: {' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
-    return seconds
+        raise SystemExit(f"speed: {' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
+    return wall
 
 
-def end_to_end(args: argparse.Namespace) -> dict[str, dict]:
-    """Wall seconds from file to mesh file (whole processes) and quality against the reference."""
-    from sdfrecon.evaluation.scoring import load_reference
-
-    exe = [sys.executable, "-m", "sdfrecon.cli"]
-    siren_mesh, poisson_mesh = args.out / "siren.obj", args.out / "poisson.ply"
-    runs = {
-        "sdfrecon (defaults)": (siren_mesh, [*exe, "reconstruct", str(args.cloud), "-o", str(siren_mesh),
-                                             "--overwrite", "--no-progress", "--no-previews", "--device", args.device,
-                                             *args.reconstruct_args.split()]),
-        "poisson depth 9": (poisson_mesh, [*exe, "poisson", str(args.cloud), "-o", str(poisson_mesh),
-                                           "--depth", "9", "--overwrite"]),
-    }
-    reference = load_reference(args.reference)
-    return {name: timed_mesh_run(cmd, mesh_path, reference) for name, (mesh_path, cmd) in runs.items()}
+def _checkout(rev: str, out: Path) -> Path:
+    """A worktree of rev under out (made once, reused)."""
+    path = (out / f"checkout-{rev}").resolve()
+    if not path.exists():
+        subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(path), rev],
+                       check=True, capture_output=True)
+    return path
 
 
-def timed_mesh_run(cmd: list[str], mesh_path: Path, reference) -> dict:
-    """Run a command that writes mesh_path; its wall seconds and the mesh's scores against
-    reference (an :func:`sdfrecon.evaluation.scoring.load_reference`)."""
-    import trimesh
-
-    from sdfrecon.evaluation.metrics import topology
-    from sdfrecon.evaluation.scoring import evaluate_mesh
-
-    seconds = _timed(cmd)
-    mesh = trimesh.load(mesh_path, process=False)
-    m = evaluate_mesh(mesh, reference)
-    return {"wall_seconds": seconds, "chamfer_l1_rel": m["chamfer_l1_rel"],
-            "exact_chamfer_l1_rel": m.get("exact_chamfer_l1_rel"), "fscore@1%": m["fscore@1%"],
-            "components": topology(mesh)["components"], "command": " ".join(cmd)}
+def _big_cloud(args: argparse.Namespace) -> Path | None:
+    if args.big_points <= 0:
+        return None
+    path = (args.out / "clouds" / f"{args.big_mesh.stem}_{args.big_points}.ply").resolve()
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _run([sys.executable, "-m", "sdfrecon.cli", "sample", str(args.big_mesh.resolve()),
+              "-n", str(args.big_points), "-o", str(path), "--quiet"], REPO)
+    return path
 
 
-def _table(result: dict) -> str:
-    lines = []
-    steps = result.get("steps")
-    if steps:
-        a = steps["autograd"]["seconds_per_step"]
-        head = " | ".join(f"{k} ms" for k in PHASES)
-        lines += [f"| training step (default config) | s/step | speed-up | first step s | {head} |",
-                  "|---|---|---|---|" + "---|" * len(PHASES)]
-        names = (("autograd double backward", "autograd"), ("analytic, hand-written backward", "analytic"),
-                 ("analytic, torch.compile'd", "compiled"),
-                 ("normal-free: divergence by autograd (triple backward)", "free-autograd"),
-                 ("normal-free: forward-mode Laplacian, one backward", "free-forward"))
-        for name, key in names:
-            if key not in steps:
-                continue
-            r = steps[key]
-            cells = " | ".join(f"{1000 * r['phases'][k]:.1f}" for k in PHASES)
-            lines.append(f"| {name} | {r['seconds_per_step']:.4f} | {a / r['seconds_per_step']:.2f} | "
-                         f"{r['first_step_seconds']:.1f} | {cells} |")
-        lines.append("")
-    rows = result.get("extraction", [])
-    if rows:
-        lines += ["| extraction | grid s | marching cubes s | total s | evaluations | vs dense | peak RSS MiB "
-                  "(model loaded) |", "|---|---|---|---|---|---|---|"]
-        dense = {r["resolution"]: r["seconds"] for r in rows if r["method"] == "dense"}
-        for r in rows:
-            ratio = f"{dense[r['resolution']] / r['seconds']:.2f}x faster" if r["resolution"] in dense and \
-                r["method"] != "dense" else ""
-            lines.append(f"| {r['method']} {r['resolution']}^3 | {r['grid_seconds']:.1f} | "
-                         f"{r['marching_cubes_seconds']:.1f} | {r['seconds']:.1f} | {r['evaluated']:,} | {ratio} | "
-                         f"{r['peak_rss_mb']:.0f} ({r['rss_before_mb']:.0f}) |")
-        lines.append("")
-    e2e = result.get("end_to_end")
-    if e2e:
-        base = e2e["poisson depth 9"]
-        lines += ["| file to mesh | wall s | vs Poisson | Chamfer-L1 / diag | vs Poisson | exact Chamfer-L1 / diag "
-                  "| F@1% | components |", "|---|---|---|---|---|---|---|---|"]
-        for name, r in e2e.items():
-            exact = r["exact_chamfer_l1_rel"]
-            lines.append(f"| {name} | {r['wall_seconds']:.1f} | {r['wall_seconds'] / base['wall_seconds']:.1f}x | "
-                         f"{100 * r['chamfer_l1_rel']:.4f} % | {r['chamfer_l1_rel'] / base['chamfer_l1_rel']:.2f}x | "
-                         f"{'' if exact is None else f'{100 * exact:.4f} %'} | {r['fscore@1%']:.4f} | "
-                         f"{r['components']} |")
-    return "\n".join(lines) + "\n"
+def _stages(summary: dict) -> dict[str, float]:
+    """A run's seconds per stage: stage_seconds, or the coarse ones of an older summary."""
+    if "stage_seconds" in summary:
+        return {k: float(v) for k, v in summary["stage_seconds"].items() if k != "wall"}
+    coarse = {k.removesuffix("_seconds"): float(summary[k]) for k in OLD_STAGES if k in summary}
+    coarse["previews"] = float(sum(summary.get("preview_seconds", {}).values()))
+    return coarse
+
+
+def measure(args: argparse.Namespace) -> dict:
+    clouds = [args.cloud.resolve(), *filter(None, [_big_cloud(args)])]
+    checkouts = {"after": REPO}
+    if args.before:
+        checkouts = {"before": _checkout(args.before, args.out), **checkouts}
+    runs: list[dict] = []
+    for cloud in clouds:
+        for i in range(args.runs):
+            for name, checkout in checkouts.items():
+                mesh = (args.out / "meshes" / f"{cloud.stem}_{name}.ply").resolve()
+                cmd = [sys.executable, "-m", "sdfrecon.cli", "reconstruct", str(cloud), "-o", str(mesh),
+                       "--overwrite", "--quiet", *args.args.split()]
+                wall = _run(cmd, checkout)
+                summary = json.loads((mesh.parent / f"{mesh.stem}.run" / "summary.json").read_text())
+                runs.append({"cloud": cloud.name, "checkout": name, "run": i, "wall": wall,
+                             "points": summary.get("points"), "faces": summary.get("faces"),
+                             "stages": _stages(summary)})
+                print(f"{cloud.name} {name} run {i}: {wall:.1f} s", file=sys.stderr)
+            poisson = (args.out / "meshes" / f"{cloud.stem}_poisson.ply").resolve()
+            wall = _run([sys.executable, "-m", "sdfrecon.cli", "poisson", str(cloud), "-o", str(poisson),
+                         "--overwrite", "--quiet"], REPO)
+            runs.append({"cloud": cloud.name, "checkout": "poisson", "run": i, "wall": wall, "stages": {}})
+            print(f"{cloud.name} poisson run {i}: {wall:.1f} s", file=sys.stderr)
+    return {"runs": runs, "before": args.before, "args": args.args,
+            "commit": subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                                     capture_output=True, text=True).stdout.strip()}
+
+
+def _median(runs: list[dict], key) -> float | None:
+    values = [key(r) for r in runs]
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def table(result: dict) -> str:
+    """One markdown table per cloud: median seconds per stage of each checkout, the ratio."""
+    out = []
+    for cloud in dict.fromkeys(r["cloud"] for r in result["runs"]):
+        runs = [r for r in result["runs"] if r["cloud"] == cloud]
+        names = [n for n in ("before", "after") if any(r["checkout"] == n for r in runs)]
+        stages = list(dict.fromkeys(k for n in names for r in runs if r["checkout"] == n for k in r["stages"]))
+        points = _median([r for r in runs if r["checkout"] == "after"], lambda r: r.get("points"))
+        out += [f"**{cloud}** ({points:,.0f} points; medians of {result['runs'][-1]['run'] + 1} runs, seconds)", "",
+                "| stage | " + " | ".join(names) + (" | after / before |" if len(names) == 2 else " |"),
+                "|---|" + "---:|" * (len(names) + (len(names) == 2))]
+        rows = [*stages, "fixed cost (all but training)", "wall (from outside)", "Poisson depth 9 wall",
+                "wall / Poisson"]
+        poisson = _median([r for r in runs if r["checkout"] == "poisson"], lambda r: r["wall"])
+        for row in rows:
+            cells = []
+            for name in names:
+                mine = [r for r in runs if r["checkout"] == name]
+                if row == "wall (from outside)":
+                    value = _median(mine, lambda r: r["wall"])
+                elif row == "fixed cost (all but training)":
+                    value = _median(mine, lambda r: r["wall"] - r["stages"].get("training", r["stages"].get("train", 0.0)))
+                elif row == "Poisson depth 9 wall":
+                    value = poisson
+                elif row == "wall / Poisson":
+                    value = _median(mine, lambda r: r["wall"]) / poisson if poisson else None
+                else:
+                    value = _median(mine, lambda r, row=row: r["stages"].get(row))
+                cells.append(value)
+            ratio = (f" | {cells[1] / cells[0]:.2f}" if len(cells) == 2 and cells[0] and cells[1] is not None
+                     else " | " if len(cells) == 2 else "")
+            out.append(f"| {row} | " + " | ".join("" if c is None else f"{c:.2f}" for c in cells) + ratio + " |")
+        out.append("")
+    return "\n".join(out)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
-    if args.extract_row:  # a child process of extraction_times
-        r, method = args.extract_row.split(",")
-        print(json.dumps(extraction_row(args.checkpoint, int(r), method, args.device)))
-        return 0
-    # No OMP_WAIT_POLICY here: the reconstruct processes inherit this environment, and a
-    # passive policy (sleeping OpenMP threads) made a quiet machine's steps ~1.5x slower.
-    for path in (args.cloud, args.reference):
-        if not path.is_file():
-            print(f"bench_speed: {path}: no such file (see scripts/fetch_data.py)", file=sys.stderr)
-            return 2
+    if not args.cloud.is_file():
+        print(f"speed: {args.cloud}: no such file (see scripts/fetch_data.py)", file=sys.stderr)
+        return 2
     args.out.mkdir(parents=True, exist_ok=True)
-    result: dict = {"cloud": str(args.cloud), "reference": str(args.reference), "device": args.device}
-    result["steps"] = step_times(args.cloud, args.device, args.timed_steps)
-    print(_table({"steps": result["steps"]}), flush=True)
-    if not args.skip_e2e:
-        result["end_to_end"] = end_to_end(args)
-        print(_table({"end_to_end": result["end_to_end"]}), flush=True)
-    checkpoint = args.checkpoint or args.out / "siren.run" / "checkpoint.pt"
-    if checkpoint.is_file():
-        resolutions = [int(r) for r in args.resolutions.split(",") if r]
-        result["extraction"] = extraction_times(checkpoint, resolutions, args.dense_max, args.device)
-    table = _table(result)
-    print(table)
-    (args.out / "bench_speed.md").write_text(table)
-    (args.out / "bench_speed.json").write_text(json.dumps(result, indent=1, default=float) + "\n")
+    result = measure(args)
+    text = table(result)
+    print(text)
+    (args.out / "speed.md").write_text(text + "\n")
+    (args.out / "speed.json").write_text(json.dumps(result, indent=1) + "\n")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

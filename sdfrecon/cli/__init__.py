@@ -23,14 +23,14 @@ def commands() -> dict[str, type]:
     """The subcommands, in --help order (each command module is small and imports only
     :mod:`sdfrecon.cli.common`; the work happens in ``run``)."""
     from sdfrecon.cli.bench import Bench, Poisson
-    from sdfrecon.cli.evaluate import Evaluate, Sample
+    from sdfrecon.cli.evaluate import Check, Evaluate, Sample
     from sdfrecon.cli.hyper import Hyper
     from sdfrecon.cli.image import Blend, FitImage, RenderImage
     from sdfrecon.cli.reconstruct import Extract, Reconstruct
     from sdfrecon.cli.viz import Render
 
     return {
-        "reconstruct": Reconstruct, "extract": Extract, "evaluate": Evaluate, "sample": Sample,
+        "reconstruct": Reconstruct, "extract": Extract, "evaluate": Evaluate, "check": Check, "sample": Sample,
         "poisson": Poisson, "bench": Bench, "render": Render,
         "fit-image": FitImage, "render-image": RenderImage, "blend": Blend, "hyper": Hyper,
     }
@@ -65,16 +65,42 @@ def parse(argv: list[str] | None = None) -> Common:
     return tyro.extras.subcommand_cli_from_dict(table, prog="sdfrecon", args=args)
 
 
+def console() -> None:
+    """The console script (``sdfrecon``, ``python -m sdfrecon.cli``): :func:`main`, then exit.
+    After a command that asks for it (``exit_fast``: everything it writes is closed by then,
+    and it leaves nothing to run at exit), the process ends without the interpreter's
+    teardown, which with torch loaded takes about a second of the user's wait for nothing."""
+    import os
+    import time
+
+    from sdfrecon.timing import process_age
+
+    code, command = run(None, started=time.perf_counter() - process_age())
+    if getattr(command, "exit_fast", False):
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script; returns the exit code."""
+    """Run a command line (default: ``sys.argv[1:]``); returns the exit code."""
+    return run(argv)[0]
+
+
+def run(argv: list[str] | None, started: float | None = None) -> tuple[int, Common | None]:
+    """The exit code of a command line, and its command object (None where it did not parse).
+    started: the process's start (time.perf_counter()), for the command's timings."""
     try:
         command = parse(argv)
     except InputError as err:
         print(f"sdfrecon: error: {err}", file=sys.stderr)
-        return 2
+        return 2, None
+    command.started = started
     if command.quiet and command.verbose:
         print("sdfrecon: error: --quiet and --verbose: choose one", file=sys.stderr)
-        return 2
+        return 2, command
     _setup_logging(command.quiet, command.verbose)
     try:
         command.run()
@@ -82,14 +108,13 @@ def main(argv: list[str] | None = None) -> int:
         if command.debug:
             raise
         print(f"sdfrecon: error: {err}", file=sys.stderr)
-        return 2
+        return 2, command
     except TrainingError as err:
         if command.debug:
             raise
         print(f"sdfrecon: error: {err}", file=sys.stderr)
-        return 1
+        return 1, command
     except KeyboardInterrupt:
         print("sdfrecon: interrupted", file=sys.stderr)
-        return 130
-    return 0
-
+        return 130, command
+    return 0, command

@@ -1,7 +1,5 @@
 """``python -m sdfrecon.cli``: the same as the ``sdfrecon`` command."""
 
-import sys
+from sdfrecon.cli import console
 
-from sdfrecon.cli import main
-
-sys.exit(main())
+console()

@@ -14,6 +14,8 @@ from typing import Annotated
 
 import tyro
 
+from sdfrecon.errors import InputError
+
 Output = Annotated[Path, tyro.conf.arg(aliases=("-o",))]
 """An output path, given as ``-o PATH`` or ``--output PATH``."""
 
@@ -26,3 +28,38 @@ class Common:
     """Print only warnings and errors: no progress messages and no progress bars."""
     verbose: bool = False
     """Print debug messages too (for example the traceback of a failed bench job)."""
+    started: tyro.conf.Suppress[float | None] = None
+    """time.perf_counter() at the process's start, set by the console script (so that a
+    command's timings include the interpreter and imports); None in-process: from run()."""
+
+
+def preset_args(args: list[str], presets: dict) -> list[str]:
+    """A command's arguments (those after its name) with ``--preset NAME`` or
+    ``--preset=NAME`` replaced by the preset's subcommand ``preset:NAME``, put first so that
+    every option that follows is read against the preset's defaults (tyro takes the command's
+    other options after it too). Without --preset the arguments are unchanged and tyro starts
+    from the command's default preset; the last --preset counts. ``presets``: the command's
+    named configs. Raises InputError for a missing or unknown name.
+    """
+    choices = ", ".join(presets)
+    rest: list[str] = []
+    name = None
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest += args[i:]
+            break
+        if arg == "--preset":
+            if i + 1 == len(args) or args[i + 1].startswith("-"):
+                raise InputError("--preset", f"expected a value, one of {choices}")
+            name, i = args[i + 1], i + 2
+        elif arg.startswith("--preset="):
+            name, i = arg.partition("=")[2], i + 1
+        else:
+            rest.append(arg)
+            i += 1
+            continue
+        if name not in presets:
+            raise InputError("--preset", f"invalid choice '{name}' (expected one of {choices})")
+    return rest if name is None else [f"preset:{name}", *rest]

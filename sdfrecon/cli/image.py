@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import tyro
 
 from sdfrecon.cli.common import Common, Output
-from sdfrecon.errors import InputError
+from sdfrecon.cli.common import preset_args as common_preset_args
 from sdfrecon.image.config import (
     PRESET_HELP,
     PRESETS,
@@ -66,34 +66,9 @@ else:
 
 
 def preset_args(args: list[str]) -> list[str]:
-    """fit-image's arguments (those after ``fit-image``) with ``--preset NAME`` or
-    ``--preset=NAME`` replaced by the preset's subcommand ``preset:NAME``, put first so that
-    every option that follows is read against the preset's defaults (tyro takes the other
-    options of fit-image after it too). Without --preset the arguments are unchanged and tyro
-    starts from 'fast'; the last --preset counts. Raises InputError for a missing or unknown name.
-    """
-    choices = ", ".join(PRESETS)
-    rest: list[str] = []
-    name = None
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        if arg == "--":
-            rest += args[i:]
-            break
-        if arg == "--preset":
-            if i + 1 == len(args) or args[i + 1].startswith("-"):
-                raise InputError("--preset", f"expected a value, one of {choices}")
-            name, i = args[i + 1], i + 2
-        elif arg.startswith("--preset="):
-            name, i = arg.partition("=")[2], i + 1
-        else:
-            rest.append(arg)
-            i += 1
-            continue
-        if name not in PRESETS:
-            raise InputError("--preset", f"invalid choice '{name}' (expected one of {choices})")
-    return rest if name is None else [f"preset:{name}", *rest]
+    """fit-image's arguments with ``--preset NAME`` made the preset's subcommand
+    (:func:`sdfrecon.cli.common.preset_args` over the image presets)."""
+    return common_preset_args(args, PRESETS)
 
 
 @tyro.conf.configure(tyro.conf.CascadeSubcommandArgs)

@@ -5,15 +5,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, ClassVar
 
 import tyro
 
-from sdfrecon.cli.common import Common, Output
-from sdfrecon.config import ExtractConfig, ReconstructConfig
+from sdfrecon.cli.common import Common, Output, preset_args
+from sdfrecon.config import PRESET_HELP, PRESETS, ExtractConfig, ReconstructConfig
+
+if TYPE_CHECKING:
+    PresetConfig = ReconstructConfig
+else:
+    PresetConfig = Annotated[
+        tyro.extras.subcommand_type_from_defaults(
+            {f"preset:{name}": config for name, config in PRESETS.items()},
+            {f"preset:{name}": text for name, text in PRESET_HELP.items()},
+            prefix_names=False,
+        ),
+        tyro.conf.OmitArgPrefixes,
+    ]
+"""A :class:`ReconstructConfig` chosen by a subcommand per preset, whose defaults are the preset's."""
 
 
-@dataclass
+@tyro.conf.configure(tyro.conf.CascadeSubcommandArgs)
+@dataclass(kw_only=True)
 class Reconstruct(Common):
     """Reconstruct a watertight mesh from a point cloud (SIREN SDF + marching cubes).
 
@@ -35,21 +49,33 @@ class Reconstruct(Common):
     previews: bool = True
     """Draw preview.png (the mesh from three sides and over the input points), sdf_slices.png
     and training.png into the run folder (a few seconds; --no-previews skips them)."""
-    config: Annotated[ReconstructConfig, tyro.conf.OmitArgPrefixes] = field(
-        default_factory=ReconstructConfig
-    )
+    exit_fast: ClassVar[bool] = True  # sdfrecon.cli.console: no interpreter teardown after it
+    config: PresetConfig = field(default_factory=lambda: PRESETS["default"])
+    """--preset fast|default|best: the recipe whose values are the defaults of the options
+    ('default': those shown here). Options given explicitly win, at any value."""
+
+    @staticmethod
+    def prepare_args(args: list[str]) -> list[str]:
+        """The arguments after ``reconstruct``, with --preset NAME made its tyro subcommand."""
+        return preset_args(args, PRESETS)
 
     def run(self) -> None:
         import dataclasses
+        import time
 
         from sdfrecon.reconstruction import reconstruct, run_dir_for
+        from sdfrecon.timing import Stages
 
         config = self.config
         if self.quiet:
             config = dataclasses.replace(config, train=dataclasses.replace(config.train, progress=False))
+        # from the process's start where the console script knows it: interpreter and imports count
+        stages = Stages(start=self.started if self.started is not None else time.perf_counter())
         mesh = reconstruct(self.input, self.output, config, self.overwrite, self.resume, self.run_dir,
-                           previews=self.previews)
+                           previews=self.previews, stages=stages)
         info = mesh.info
+        if self.verbose:
+            print(stages.table())
         print(
             f"wrote {self.output} ({info['vertices']} vertices, {info['faces']} faces) in "
             f"{info['total_seconds']:.1f} s (train {info['train_seconds']:.1f} s, "

@@ -43,7 +43,7 @@ def render_command(meshes: list[Path], output: Path, views: int, panel: int, ove
 class Render(Common):
     """Render meshes side by side from one camera (the joint bounds, so sizes compare), each
     titled by its file name: a reconstruction, Poisson and the reference, say. Headless, CPU
-    only (a numpy rasteriser; a mesh of millions of faces is thinned to the pixels it covers)."""
+    only (Open3D's ray caster, so meshes of millions of faces draw in seconds)."""
 
     meshes: tyro.conf.Positional[tuple[Path, ...]]
     """Mesh files: .obj .ply .stl .glb .off."""

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sdfrecon.errors import InputError
-from sdfrecon.io import ply
+from sdfrecon.io import ply, text
 from sdfrecon.io.atomic import atomic_write, check_writable
 from sdfrecon.io.formats import MESH_SUFFIXES, check_input_file, check_mesh_suffix
 
@@ -60,8 +60,6 @@ def save_mesh(path: str | Path, vertices: np.ndarray, faces: np.ndarray,
     lose them), binary STL; OBJ and OFF with 9 significant digits of the extent. STL and GLB
     (float32 only) are refused far from the origin (see :func:`check_mesh_precision`).
     """
-    import trimesh
-
     path = Path(path)
     suffix = path.suffix.lower()
     check_mesh_suffix(path)
@@ -76,6 +74,12 @@ def save_mesh(path: str | Path, vertices: np.ndarray, faces: np.ndarray,
             normals = None if vertex_normals is None else np.asarray(vertex_normals, np.float32)
             ply.write_ply(tmp, vertices, normals, faces)
         return
+    if suffix == ".obj":  # our writer: trimesh's formats each number in Python
+        with atomic_write(path, overwrite) as tmp:
+            text.write_obj_mesh(tmp, vertices, faces, vertex_normals, _decimals(vertices))
+        return
+    import trimesh
+
     mesh = trimesh.Trimesh(vertices, faces, vertex_normals=vertex_normals, process=False)
     options: dict = {}
     if suffix in _NORMALS_OPTION:

@@ -1,9 +1,13 @@
 """PLY vertex reading and point cloud reading and writing, with numpy only.
 
-Our own parser because the libraries disagree on the files we meet: raw Stanford scans
-carry a ``range_grid`` element of list properties after the vertices, scans carry extra
-per-vertex properties (confidence, intensity, colours), and big-endian files still exist.
-Only the vertex element is decoded; other elements are skipped or ignored.
+Only the vertex element is decoded; other elements (a raw Stanford scan's ``range_grid`` of
+list properties, a mesh's faces) are skipped, so extra per-vertex properties, big-endian
+files and lists after the vertices all load. Why not plyfile (scripts/studies/ply_readers.py,
+docs/bad-input.md): it reads the same points, but parses every element of an ASCII file row
+by row in Python (4.6 s against 0.08 s for the raw scan bun000.ply, 1.8 s against 0.08 s
+for bun_zipper.ply; 0.016 s against 0.027 s for a 1M-point binary cloud), and it reports a
+damaged file by element and row ("element 'vertex': row 811: early end-of-file") where the
+errors here say what the header declared and what the file holds.
 """
 
 from __future__ import annotations

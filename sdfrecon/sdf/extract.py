@@ -20,6 +20,7 @@ from sdfrecon.sdf.grid import (
     dense_grid,
     evaluate,
     field_evaluator,
+    gradient_evaluator,
     grid_coordinates,
 )
 from sdfrecon.sdf.meshing import (
@@ -178,11 +179,10 @@ def extract_mesh(fn: FieldFn, config: ExtractConfig, device: torch.device, progr
 
 def field_normals(fn: FieldFn, vertices: np.ndarray, device: torch.device, chunk_size: int) -> np.ndarray:
     """Unit grad f at vertices (V, 3): exact normals of the level set, (V, 3) float32."""
-    from sdfrecon.sdf.derivatives import value_and_gradient
-
+    gradient = gradient_evaluator(fn)
     out = np.empty((len(vertices), 3), dtype=np.float32)
-    for start in range(0, len(vertices), chunk_size):
-        x = torch.from_numpy(vertices[start : start + chunk_size].astype(np.float32)).to(device)
-        _, g = value_and_gradient(fn, x, create_graph=False)
-        out[start : start + chunk_size] = torch.nn.functional.normalize(g, dim=-1).cpu().numpy()
+    with torch.inference_mode():
+        for start in range(0, len(vertices), chunk_size):
+            x = torch.from_numpy(vertices[start : start + chunk_size].astype(np.float32)).to(device)
+            out[start : start + chunk_size] = torch.nn.functional.normalize(gradient(x), dim=-1).cpu().numpy()
     return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,12 +14,15 @@ import torch
 
 from sdfrecon.cloud.normalize import Normalization
 from sdfrecon.config import ReconstructConfig, to_dict
+from sdfrecon.geometry import CloudIndex
 from sdfrecon.sdf.checkpoint import Checkpoint, generator_device, restore_generator, save_checkpoint
 from sdfrecon.sdf.derivatives import divergence, gradient
 from sdfrecon.sdf.losses import sdf_losses
+from sdfrecon.sdf.optim import Adam
 from sdfrecon.sdf.sampling import SdfSampler, free_space_margin
 from sdfrecon.sdf.siren import SdfSiren
 from sdfrecon.sdf.train import TrainState, train
+from sdfrecon.timing import NoStages, Stages
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +36,7 @@ class SdfModel:
     config: ReconstructConfig
     source: str | None = None  # the input cloud's path, for re-meshing with its support
 
-    def to_checkpoint(self, optimizer: torch.optim.Optimizer, state: TrainState,
+    def to_checkpoint(self, optimizer: Adam | torch.optim.Optimizer, state: TrainState,
                       generator: torch.Generator) -> Checkpoint:
         return Checkpoint(
             kind="sdf", config=to_dict(self.config), model=self.network.state_dict(),
@@ -54,6 +58,8 @@ def fit_sdf(
     resume: Checkpoint | None = None,
     source: str | None = None,
     on_checkpoint: Callable[[SdfModel, TrainState], None] | None = None,
+    stages: Stages | None = None,
+    index: CloudIndex | None = None,
 ) -> tuple[SdfModel, TrainState]:
     """Train a SIREN on points (N, 3) and unit normals (N, 3), both already normalised.
 
@@ -61,11 +67,13 @@ def fit_sdf(
     of the same config, so an interrupted run ends where an uninterrupted one would.
     on_checkpoint(model, state) is called wherever a checkpoint is due (every
     checkpoint_every steps and at the end), with or without a checkpoint file: for studies
-    of the field during training.
+    of the field during training. stages: seconds of the free-space pool, the training steps
+    and the checkpoints. index: the points' k-d tree and spacing (built here when not given).
     """
+    stages = stages or NoStages()
     torch.manual_seed(config.train.seed)
     network = SdfSiren(config.siren).to(device)
-    optimizer = torch.optim.Adam(network.parameters(), lr=config.train.lr)
+    optimizer = Adam(network.parameters(), lr=config.train.lr)
     generator = torch.Generator(device=device)
     generator.manual_seed(config.train.seed)
     state = TrainState()
@@ -82,12 +90,14 @@ def fit_sdf(
         state = TrainState(step=resume.step, elapsed=resume.elapsed)
     model = SdfModel(network, normalization, config, source)
     free = config.normals.normals_mode == "free"
-    margin = free_space_margin(points, config.loss.free_space_margin)
-    sampler = SdfSampler(
-        torch.as_tensor(points, dtype=torch.float32, device=device),
-        None if free else torch.as_tensor(normals, dtype=torch.float32, device=device),
-        config.sampling, generator, margin=margin, pool_seed=config.train.seed,
-    )
+    with stages("pool"):
+        index = CloudIndex.of(points) if index is None else index
+        margin = free_space_margin(points, config.loss.free_space_margin, index.spacing)
+        sampler = SdfSampler(
+            torch.as_tensor(points, dtype=torch.float32, device=device),
+            None if free else torch.as_tensor(normals, dtype=torch.float32, device=device),
+            config.sampling, generator, margin=margin, pool_seed=config.train.seed, index=index,
+        )
 
     loss_config = dataclasses.replace(config.loss, normal_weight=0.0) if free else config.loss
     decay_steps = config.loss.divergence_decay * config.train.steps
@@ -118,11 +128,16 @@ def fit_sdf(
         return sdf_losses(batch, sdf, grad, loss_config, div, weight, margin)
 
     def checkpoint_fn(s: TrainState) -> None:
-        if checkpoint_path is not None:
-            save_checkpoint(checkpoint_path, model.to_checkpoint(optimizer, s, generator))
-        if on_checkpoint is not None:
-            on_checkpoint(model, s)
+        with stages("checkpoints"):
+            if checkpoint_path is not None:
+                save_checkpoint(checkpoint_path, model.to_checkpoint(optimizer, s, generator))
+            if on_checkpoint is not None:
+                on_checkpoint(model, s)
 
+    stages.add("training", 0.0)  # listed before the checkpoints it is interleaved with
+    t = time.perf_counter()
+    checkpoints = stages.seconds.get("checkpoints", 0.0)
     state = train(network, optimizer, loss_fn, config.train, state, log_path, checkpoint_fn, "fit sdf")
+    stages.add("training", time.perf_counter() - t - (stages.seconds.get("checkpoints", 0.0) - checkpoints))
     network.eval()
     return model, state

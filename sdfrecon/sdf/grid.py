@@ -60,6 +60,42 @@ def field_evaluator(fn: FieldFn) -> FieldFn:
     return forward
 
 
+def gradient_evaluator(fn: FieldFn) -> Callable[[torch.Tensor], torch.Tensor]:
+    """x (B, 3) -> grad f(x) (B, 3): for an :class:`~sdfrecon.sdf.siren.SdfSiren` its
+    gradient written out as one reverse pass (g <- (g * cos a_l) V_l, omega_0 folded into
+    V_l), for inference (no graph, no autograd: the first torch.autograd.grad of a process
+    also imports sympy, ~1 s); for any other field, autograd."""
+    from sdfrecon.sdf.siren import SdfSiren
+
+    if type(fn) is not SdfSiren:
+        from sdfrecon.sdf.derivatives import value_and_gradient
+
+        def by_autograd(x: torch.Tensor) -> torch.Tensor:
+            with torch.inference_mode(False), torch.enable_grad():  # callers may be in inference mode
+                return value_and_gradient(fn, x.clone(), create_graph=False)[1].detach()
+
+        return by_autograd
+    layers = [((layer.linear.weight.detach() * layer.omega_0).contiguous(),
+               layer.linear.bias.detach() * layer.omega_0) for layer in fn.net]
+    w_out = fn.out.weight.detach()  # (1, n)
+    prior = fn.prior if fn.sphere_prior is not None else None
+
+    def gradient(x: torch.Tensor) -> torch.Tensor:
+        h, cosines = x, []
+        for v, b in layers:
+            a = torch.addmm(b, h, v.t())
+            cosines.append(torch.cos(a))
+            h = a.sin_()
+        g = w_out.expand(x.shape[0], -1)
+        for (v, _), c in zip(reversed(layers), reversed(cosines), strict=True):
+            g = (g * c) @ v
+        if prior is not None:
+            g = g + prior(x, order=1)[1]
+        return g
+
+    return gradient
+
+
 def evaluate(fn: FieldFn, points: np.ndarray, device: torch.device, chunk_size: int) -> np.ndarray:
     """fn at points (M, 3) in chunks; returns (M,) float32 on the CPU."""
     out = np.empty(len(points), dtype=np.float32)

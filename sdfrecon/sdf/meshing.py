@@ -93,11 +93,13 @@ def weld(vertices: np.ndarray, faces: np.ndarray, width: int) -> tuple[np.ndarra
 
 def drop_far_components(
     vertices: np.ndarray, faces: np.ndarray, points: np.ndarray, max_distance: float,
-    spacing: float | None = None,
+    spacing: float | None = None, distance: np.ndarray | None = None,
+    nearest_point: np.ndarray | None = None, tree=None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Remove the connected components that the input points (N, 3) do not support (ghost
     surfaces, and debris no cloud could show). vertices (V, 3), points and the lengths in the
-    same units. Returns (vertices, faces, number of components dropped).
+    same units; distance and nearest_point: (V,) each vertex's distance to its nearest point and
+    that point's index, and tree: a k-d tree of points, when the caller has them. Returns (vertices, faces, number of components dropped).
 
     A component goes when none of its vertices comes within ``max_distance`` of a point; with
     the cloud's median ``spacing`` also when fewer than a quarter of its vertices lie within two
@@ -116,12 +118,13 @@ def drop_far_components(
         return vertices, faces, 0
     labels = vertex_components(faces, len(vertices))
     count = labels.max() + 1
-    distance, index = nearest(vertices, points)
+    if distance is None or (nearest_point is None and spacing is not None):
+        distance, nearest_point = nearest(vertices, points)
     closest = np.full(count, np.inf)
     np.minimum.at(closest, labels, distance)
     keep_label = closest <= max_distance
     if spacing is not None and spacing > 0:
-        spacing = np.maximum(spacing, local_spacing(points, index, labels, count))  # (count,)
+        spacing = np.maximum(spacing, local_spacing(points, nearest_point, labels, count, tree))  # (count,)
         total = np.bincount(labels, minlength=count)
         near = np.bincount(labels, weights=distance <= 2.0 * spacing[labels], minlength=count)
         tri = vertices[faces]
@@ -142,15 +145,16 @@ def drop_far_components(
     return vertices[kept], remap[faces], dropped
 
 
-def local_spacing(points: np.ndarray, index: np.ndarray, labels: np.ndarray, count: int) -> np.ndarray:
+def local_spacing(points: np.ndarray, index: np.ndarray, labels: np.ndarray, count: int,
+                  tree=None) -> np.ndarray:
     """The point spacing near each of ``count`` components, (count,): the median, over a
     component's vertices (labels (V,)), of the distance from the vertex's nearest input point
     (index (V,) into points (N, 3)) to that point's own nearest neighbour. The same measure as
-    the cloud's median spacing, taken where the component is."""
+    the cloud's median spacing, taken where the component is. tree: a k-d tree of points."""
     from sdfrecon.geometry import exact_tree
 
     used, where = np.unique(index, return_inverse=True)
-    own = exact_tree(points).query(points[used], k=2, workers=-1)[0][:, 1][where.reshape(-1)]
+    own = (exact_tree(points) if tree is None else tree).query(points[used], k=2, workers=-1)[0][:, 1][where.reshape(-1)]
     order = np.lexsort((own, labels))  # by component, then by spacing
     sizes = np.bincount(labels, minlength=count)
     starts = np.cumsum(sizes) - sizes

@@ -9,11 +9,16 @@ side of the surface it lies on where that is known (the free-space term).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from sdfrecon.config import SamplingConfig
+from sdfrecon.geometry import median_spacing  # noqa: F401  (where callers found it first)
+
+if TYPE_CHECKING:
+    from sdfrecon.geometry import CloudIndex
 
 
 @dataclass
@@ -49,6 +54,7 @@ class SdfSampler:
         generator: torch.Generator,
         margin: float = 0.05,
         pool_seed: int = 0,
+        index: CloudIndex | None = None,
     ):
         """points: (N, 3) float32 on the training device, normalised coordinates; normals: (N, 3)
         unit normals there, or None for normal-free training (zeros are then drawn on the
@@ -57,7 +63,8 @@ class SdfSampler:
         margin: the free-space term's distance (normalised units) within which the pool says
         nothing of the side. The pool comes from its own generator (``pool_seed``), so that a
         resumed run, whose step generator continues from a checkpoint, draws the same pool; a
-        CPU one, so that the pool is the same on every device."""
+        CPU one, so that the pool is the same on every device.
+        index: the points' k-d tree and spacing, when the caller has built them."""
         self.points = points
         self.normals = normals if normals is not None else torch.zeros_like(points)
         self.config = config
@@ -67,7 +74,9 @@ class SdfSampler:
             pools = torch.Generator()  # on the CPU: the same pool on every device
             pools.manual_seed(pool_seed)
             self.pool, self.pool_distance, self.pool_side = free_space_pool(
-                points, normals, config.free_space_pool, margin, pools)
+                points, normals, config.free_space_pool, margin, pools,
+                tree=None if index is None else index.tree,
+                spacing=None if index is None else index.spacing)
 
     def sample(self) -> SdfBatch:
         c, g, dev = self.config, self.generator, self.points.device
@@ -100,26 +109,18 @@ class SdfSampler:
                         distance=distance, side=side)
 
 
-def median_spacing(points: np.ndarray, tree=None) -> float:
-    """Median distance from a point of the cloud (N, 3) to its nearest other point, over a
-    seeded sample of at most 20k points; ``tree``: a k-d tree of ``points`` already built."""
-    from scipy.spatial import cKDTree
-
-    tree = cKDTree(points) if tree is None else tree
-    sample = points[np.random.default_rng(0).choice(len(points), min(len(points), 20_000), replace=False)]
-    return float(np.median(tree.query(sample, k=2, workers=-1)[0][:, 1]))
-
-
-def free_space_margin(points: np.ndarray, floor: float) -> float:
+def free_space_margin(points: np.ndarray, floor: float, spacing: float | None = None) -> float:
     """The free-space term's margin for a cloud (N, 3) in normalised units: ``floor``, or twice
     the median distance between neighbouring points where the cloud is sparser (the surface
-    passes up to about a spacing from its nearest point: no free-space claim may reach it)."""
-    return max(floor, 2.0 * median_spacing(points))
+    passes up to about a spacing from its nearest point: no free-space claim may reach it).
+    ``spacing``: the cloud's median spacing, when the caller has it."""
+    return max(floor, 2.0 * (median_spacing(points) if spacing is None else spacing))
 
 
 def free_space_pool(points: torch.Tensor, normals: torch.Tensor | None, size: int,
                     margin: float, generator: torch.Generator, neighbours: int = 8,
-                    carve_resolution: int = 128) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                    carve_resolution: int = 128, tree=None, spacing: float | None = None,
+                    exact_within: float = 0.2) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``size`` points uniform in [-1, 1]^3 (drawn from ``generator``), the distance of each to
     the nearest of ``points`` (N, 3), and the side of the surface it lies on where that is
     known: +1 outside, -1 inside, 0 unknown. All on the points' device; computed once.
@@ -136,6 +137,15 @@ def free_space_pool(points: torch.Tensor, normals: torch.Tensor | None, size: in
     Inside needs both: the normals say so and no axis direction sees out (the back of a
     single-view scan is outside, though the normals of the scanned side say inside; the
     inside of a shape seen through one hole is left unknown). Unknown points stay 0.
+
+    The distance is exact within ``exact_within`` (normalised units) of the points; beyond
+    it, where visibility already says outside, it is the carving grid's lower bound (cell
+    distance minus a cell's diagonal, at most ~2 cells short): the free-space term asks
+    s f >= d - margin, which a lower bound only weakens, far from where a surface could be.
+    So the k-d tree answers the near points and the normals' vote (the far queries were
+    most of this function's time), not the whole pool. ``tree``, ``spacing``: a k-d tree of
+    ``points`` (sliding midpoint, as :func:`~sdfrecon.geometry.exact_tree`) and their median
+    spacing, when the caller has them.
     """
     from scipy.spatial import cKDTree
 
@@ -143,22 +153,37 @@ def free_space_pool(points: torch.Tensor, normals: torch.Tensor | None, size: in
     pool = (torch.rand((size, 3), generator=generator, device=generator.device) * 2.0 - 1.0).to(dev)
     p = points.detach().cpu().numpy().astype(np.float64)
     x = pool.cpu().numpy().astype(np.float64)
-    tree = cKDTree(p, balanced_tree=False, compact_nodes=False)  # fast for far queries too (see
-    # evaluation.metrics.exact_tree): most of the pool lies far from the points
-    distance, nearest = tree.query(x, k=neighbours if normals is not None else 1, workers=-1)
-    distance, nearest = distance.reshape(size, -1), nearest.reshape(size, -1)
+    tree = cKDTree(p, balanced_tree=False, compact_nodes=False) if tree is None else tree
+    spacing = median_spacing(p, tree) if spacing is None else spacing
+    reach = np.sqrt(3.0) / carve_resolution + 2.0 * spacing  # the cell a surface crosses is occupied
+    seen_grid, cells = _carved(p, carve_resolution, reach)
+    where = _cell(x, carve_resolution)
+    seen = seen_grid[where]
+    bound = np.maximum(cells[where] - np.sqrt(3.0), 0.0) * (2.0 / carve_resolution)
+    distance = bound.copy()
     side = np.zeros(size)
-    reach = np.sqrt(3.0) / carve_resolution + 2.0 * median_spacing(p, tree)  # the cell a surface crosses is occupied
-    seen = _carved(p, carve_resolution, reach)[_cell(x, carve_resolution)]
-    if normals is not None:
+    # the normals' vote: every point visibility did not call outside
+    vote = np.flatnonzero(seen < 2) if normals is not None else np.zeros(0, dtype=np.int64)
+    if len(vote):
+        d, nearest = tree.query(x[vote], k=neighbours, workers=-1)
+        d, nearest = d.reshape(len(vote), -1), nearest.reshape(len(vote), -1)
+        distance[vote] = d[:, 0]
         n = normals.detach().cpu().numpy().astype(np.float64)
-        votes = np.sign(np.einsum("mkc,mkc->mk", n[nearest], x[:, None, :] - p[nearest]))
-        side[np.all(votes > 0, axis=1)] = 1.0
-        side[np.all(votes < 0, axis=1) & (seen == 0)] = -1.0
+        votes = np.sign(np.einsum("mkc,mkc->mk", n[nearest], x[vote, None, :] - p[nearest]))
+        side[vote[np.all(votes > 0, axis=1)]] = 1.0
+        side[vote[np.all(votes < 0, axis=1) & (seen[vote] == 0)]] = -1.0
+    # exact distances near the points (those the vote did not already give)
+    near = np.ones(size, dtype=bool)
+    near[vote] = False
+    exact = max(exact_within, 2.0 * margin)
+    near &= bound < exact
+    near = np.flatnonzero(near)
+    d = tree.query(x[near], k=1, distance_upper_bound=exact, workers=-1)[0]
+    distance[near] = np.where(np.isfinite(d), d, np.maximum(bound[near], exact))
     side[seen >= 2] = 1.0
-    side[distance[:, 0] <= margin] = 0.0
+    side[distance <= margin] = 0.0
     as_tensor = lambda a: torch.as_tensor(a, dtype=torch.float32, device=dev)  # noqa: E731
-    return pool, as_tensor(distance[:, 0]), as_tensor(side)
+    return pool, as_tensor(distance), as_tensor(side)
 
 
 def _cell(x: np.ndarray, resolution: int) -> tuple[np.ndarray, ...]:
@@ -167,24 +192,24 @@ def _cell(x: np.ndarray, resolution: int) -> tuple[np.ndarray, ...]:
     return ijk[:, 0], ijk[:, 1], ijk[:, 2]
 
 
-def _carved(points: np.ndarray, resolution: int, reach: float) -> np.ndarray:
+def _carved(points: np.ndarray, resolution: int, reach: float) -> tuple[np.ndarray, np.ndarray]:
     """(R, R, R) count of the axis directions (0-6) along which each cell of the grid over
     [-1, 1]^3 sees the boundary without crossing an occupied cell: one whose centre may lie
     within ``reach`` of an input point (each point's cell dilated by a ball of that radius
-    plus the cell's half-diagonal; a splat and a dilation, no neighbour search)."""
+    plus the cell's half-diagonal), and (R, R, R) the distance, in cells, from each cell's
+    centre to the nearest centre of a cell that holds a point. One Euclidean distance
+    transform gives both (the dilation is that distance's threshold): no neighbour search."""
     from scipy import ndimage
 
     cell = 2.0 / resolution
-    occupied = np.zeros((resolution,) * 3, dtype=bool)
-    occupied[_cell(points, resolution)] = True
+    holds = np.zeros((resolution,) * 3, dtype=bool)
+    holds[_cell(points, resolution)] = True
+    cells = ndimage.distance_transform_edt(~holds)
     rho = reach / cell + np.sqrt(3.0) / 2.0
-    r = int(np.ceil(rho))
-    offsets = np.stack(np.meshgrid(*[np.arange(-r, r + 1)] * 3, indexing="ij"), axis=-1)
-    ball = (offsets**2).sum(axis=-1) <= rho**2
-    occupied = ndimage.binary_dilation(occupied, structure=ball)
+    occupied = cells**2 <= rho**2 + 1e-9  # the ball of offsets with |o|^2 <= rho^2 around each
     count = np.zeros(occupied.shape, dtype=np.int64)
     for axis in range(3):
         before = np.cumsum(occupied, axis=axis)  # occupied cells up to and including this one
         after = np.flip(np.cumsum(np.flip(occupied, axis=axis), axis=axis), axis=axis)
         count += (before == 0) + (after == 0)
-    return count
+    return count, cells

@@ -10,11 +10,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from sdfrecon.config import TrainConfig
 from sdfrecon.errors import TrainingError
+
+if TYPE_CHECKING:
+    from sdfrecon.sdf.optim import Adam
 
 
 def resolve_device(name: str) -> torch.device:
@@ -86,7 +90,7 @@ def _kept(checkpoint_fn: CheckpointFn | None, last_saved: int, resume_step: int 
 
 def train(
     model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
+    optimizer: torch.optim.Optimizer | Adam,
     loss_fn: LossFn,
     config: TrainConfig,
     state: TrainState | None = None,
