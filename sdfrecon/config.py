@@ -36,6 +36,11 @@ class NormalsConfig:
     """auto: the file's normals, estimated ones where it has none; estimate: always estimate
     (ignore the file's); free: normal-free training (no normal term, a decaying divergence
     term instead, as in DiGS)."""
+    normals_orientation: Literal["outward", "inward", "file"] = "outward"
+    """Which way the normals point. outward: an object seen from outside; the extreme points'
+    votes decide, and flip the file's normals all or none (their consistency kept, whatever
+    the vote); inward: a cloud scanned from inside (a room, a pipe): the same vote, the other
+    way; file: the file's normals as they are, never flipped (estimated ones point outward)."""
     normal_neighbours: int = 30
     """k of the k-NN PCA normal estimate, used only when the file has no normals."""
     orient_neighbours: int = 20
@@ -167,7 +172,9 @@ class ExtractConfig:
     """Which connected components to keep: all, or those the input points support: within
     --component-distance of a point, at least a quarter of their vertices within two point
     spacings of one (not a pocket inside the solid), and at least 4 spacings^2 of area (not a
-    speck of marching-cubes debris). Drops ghost surfaces that no data supports."""
+    speck of marching-cubes debris); the spacing is the cloud's median, or the local one where
+    a part's points are sparser (a far object of a LiDAR scene). Drops ghost surfaces that no
+    data supports."""
     component_distance: float = 0.02
     """Distance for --keep-components near-input, in normalised units (the box is 2 wide)."""
     snap_to_points: bool = True

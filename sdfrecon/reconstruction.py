@@ -76,9 +76,10 @@ def mesh_from_model(
     dropped = 0
     if config.keep_components == "near-input" and index is not None:
         with stages("component filter"):
-            distance = index.tree.query(vertices, k=1, workers=-1)[0]
+            distance, nearest_point = index.tree.query(vertices, k=1, workers=-1)
             vertices, faces, dropped = ex.drop_far_components(
-                vertices, faces, index.points, config.component_distance, index.spacing, distance)
+                vertices, faces, index.points, config.component_distance, index.spacing, distance,
+                nearest_point, index.tree)
     if dropped:
         log.info("dropped %d component(s) that the input points do not support (farther than %g "
                  "(normalised) from every point, a pocket mostly farther than two point spacings, "
@@ -86,11 +87,11 @@ def mesh_from_model(
     with stages("mesh normals"):  # once: the snap's directions and the file's normals
         normals = ex.field_normals(network, vertices, device, config.chunk_size)
     if config.snap_to_points and index is not None:
-        from sdfrecon.sdf.snap import crowded_faces, snap_offsets, untangle
+        from sdfrecon.sdf.snap import crowded_faces, snap_cap, snap_offsets, untangle
 
         with stages("snap"):
             field = ex.field_evaluator(network)
-            step = 0.004
+            step = snap_cap(config.resolution)  # about half a voxel
             offset = snap_offsets(vertices, index, lambda x: ex.evaluate(field, x, device, config.chunk_size),
                                   max_step=step)
             moved = vertices + offset[:, None] * normals
@@ -124,8 +125,26 @@ def after_training_seconds(config: ReconstructConfig, n_points: int, device: tor
     return per_point * calls + 2e-5 * r * r + (2.5 if previews else 0.0)
 
 
-# Options that may change between a run and its --resume: when to stop and how to show it.
+# Options that may change between a run and its --resume: when to stop and how to show it
+# (steps only where no schedule is laid out over them: _steps_problem).
 _RESUME_FREE = {"steps", "time_budget", "progress", "device", "checkpoint_every", "log_every"}
+
+
+def _steps_problem(saved: dict, config: ReconstructConfig) -> str | None:
+    """Why the checkpoint's config ``saved`` cannot resume under another --steps, or None: the
+    cosine learning rate and normal-free training's divergence decay are laid out over the
+    steps, so another count would change them mid-run (a jump in the learning rate)."""
+    steps = saved["train"]["steps"]
+    if steps == config.train.steps:
+        return None
+    schedules = [what for what, used in (
+        ("the cosine learning-rate schedule", config.train.lr_schedule == "cosine"),
+        ("the divergence decay", config.normals.normals_mode == "free" and config.loss.divergence_decay > 0),
+    ) if used]
+    if not schedules:
+        return None
+    return (f"was trained for --steps {steps}: resume with --steps {steps} (another count would "
+            f"change {' and '.join(schedules)} mid-run) or drop --resume")
 
 
 def _resumable(saved: dict, current: dict) -> bool:
@@ -183,7 +202,10 @@ def _check_outputs(input_path: Path, output: Path, run_dir: Path, config: Recons
 
 def _check_resumable(ckpt_path: Path, config: ReconstructConfig):
     """The checkpoint to resume from, checked to continue ``config`` (same model and data)
-    and to load into the network, optimiser and generator; InputError otherwise."""
+    and to load into the network, optimiser and generator, and the config to continue with
+    (a checkpoint from before the smoothed sphere prior keeps its cone); InputError otherwise."""
+    import dataclasses
+
     import torch
 
     from sdfrecon.sdf.checkpoint import check_generator_state, load_checkpoint
@@ -192,11 +214,23 @@ def _check_resumable(ckpt_path: Path, config: ReconstructConfig):
 
     previous = load_checkpoint(ckpt_path, "sdf")
     try:
+        # options added later: what the runs before them did
+        previous.config["normals"].setdefault("normals_orientation", "outward")
+        siren = previous.config["siren"]
+        if "sphere_prior_smoothing" not in siren:  # trained before the smoothed prior: the cone
+            siren["sphere_prior_smoothing"] = 0.0
+            if config.siren.sphere_prior_smoothing != 0.0:
+                config = dataclasses.replace(config, siren=dataclasses.replace(config.siren, sphere_prior_smoothing=0.0))
+                log.info("%s predates the smoothed sphere prior: resuming with its own prior "
+                         "(sphere_prior_smoothing 0)", ckpt_path)
         same = _resumable(previous.config, to_dict(config))
+        steps = _steps_problem(previous.config, config) if same else None
     except (KeyError, TypeError, AttributeError):
         raise InputError(ckpt_path, "is a damaged checkpoint (its config is incomplete)") from None
     if not same:
         raise InputError(ckpt_path, "was trained with other settings; resume with the same options or drop --resume")
+    if steps:
+        raise InputError(ckpt_path, steps)
     try:
         network = SdfSiren(config.siren)
         network.load_state_dict(previous.model)
@@ -209,7 +243,7 @@ def _check_resumable(ckpt_path: Path, config: ReconstructConfig):
     except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as err:
         problem = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise InputError(ckpt_path, f"is a damaged checkpoint ({problem})") from None
-    return previous
+    return previous, config
 
 
 def reconstruct(
@@ -250,7 +284,7 @@ def reconstruct(
             stale.unlink(missing_ok=True)
         previous = None
         if resume and ckpt_path.exists():
-            previous = _check_resumable(ckpt_path, config)
+            previous, config = _check_resumable(ckpt_path, config)
         elif resume:
             log.info("%s does not exist: starting from step 0", ckpt_path)
         device = resolve_device(config.train.device)

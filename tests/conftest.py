@@ -75,3 +75,23 @@ def trained_ellipsoid():
     model, _ = fit_sdf(normalization.to_unit(cloud.points), cloud.normals, normalization, config,
                        torch.device("cpu"))
     return model
+
+
+@pytest.fixture
+def interrupt_at(monkeypatch):
+    """interrupt_at(step): from now on a run raises KeyboardInterrupt (as Ctrl-C would) right
+    after writing its checkpoint of that step, which stays on disk; interrupt_at(None): runs
+    go on to the end again. An interrupted run for --resume, without a second --steps."""
+    import sdfrecon.sdf.fit as fit
+
+    write = fit.save_checkpoint
+
+    def arm(step: int | None) -> None:
+        def save(path, ckpt) -> None:
+            write(path, ckpt)
+            if ckpt.step == step:
+                raise KeyboardInterrupt
+
+        monkeypatch.setattr(fit, "save_checkpoint", save)
+
+    return arm

@@ -146,11 +146,14 @@ def test_existing_output_is_not_overwritten(ellipsoid_run, capsys):
     assert ellipsoid_run.read_bytes() == before
 
 
-def test_resume_continues_from_the_checkpoint(tmp_path):
+def test_resume_continues_from_the_checkpoint(tmp_path, interrupt_at):
+    """A run of 120 steps interrupted after its checkpoint at 60 ends with --resume."""
     out = tmp_path / "e.obj"
     args = ["reconstruct", str(SAMPLE), "-o", str(out), "--overwrite", *FAST, "--resolution", "32"]
-    assert main([*args, "--steps", "60", "--log-every", "10"]) == 0
-    assert main([*args, "--steps", "120", "--log-every", "10", "--resume"]) == 0
+    interrupt_at(60)
+    assert main([*args, "--steps", "120", "--log-every", "10", "--checkpoint-every", "60"]) == 130
+    interrupt_at(None)
+    assert main([*args, "--steps", "120", "--log-every", "10", "--checkpoint-every", "60", "--resume"]) == 0
     steps = [int(r["step"]) for r in csv.DictReader((tmp_path / "e.run" / "losses.csv").open())]
     assert steps == list(range(10, 130, 10))
     assert json.loads((tmp_path / "e.run" / "summary.json").read_text())["steps"] == 120

@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "sample_ellipsoid.xyz"
 TINY = ["--hidden-features", "32", "--hidden-layers", "1", "--surface-points", "256",
         "--off-surface-points", "256", "--resolution", "24", "--no-progress",
-        "--checkpoint-every", "10"]
+        "--checkpoint-every", "10", "--lr-schedule", "constant"]  # a resume may change --steps
 
 
 def _cuda_state(seed: int = 7, offset: int = 48) -> torch.Tensor:

@@ -121,6 +121,35 @@ def test_closure_repairs_an_underestimated_lipschitz_bound():
     assert_same_mesh(dense_mesh(fn, 97), ex.extract_mesh(fn, config, CPU)[:2])
 
 
+def _spike(x: torch.Tensor, centre: torch.Tensor, width: float) -> torch.Tensor:
+    """A bump of height 1 at centre, 0 beyond width: (1 - r / width)^2."""
+    return torch.clamp(1.0 - (x - centre).norm(dim=-1) / width, min=0.0) ** 2
+
+
+def test_chunks_meshed_under_a_narrow_bound_are_done_again_when_a_neighbour_breaks_it():
+    """Eight chunks meet at the box centre (as the default 256^3 grid's 128-cell chunks do,
+    here 129^3 and 64). A sphere's surface opens all of them; a thin feature, a bubble one
+    grid point wide at the meeting point's diagonal neighbour in chunk (0, 0, 0), is too steep
+    for the bound L = 3 there, so that chunk, meshed first, proves its cells far and misses
+    it; the last chunk finds the bound false (a spike at the box corner). The chunks already
+    meshed are done again with the wider bound: the dense grid's mesh, bubble included."""
+    resolution, cells = 129, 64
+    h = 2.0 / (resolution - 1)
+    bubble = torch.full((3,), (cells - 1) * h - 1.0)
+    corner = torch.ones(3)
+
+    def field(x: torch.Tensor) -> torch.Tensor:
+        return x.norm(dim=-1) - 0.45 + _spike(x, bubble, 1.2 * h) - 10.0 * _spike(x, corner, 1.2 * h)
+
+    dense = dense_mesh(field, resolution)
+    near = lambda v: int((np.linalg.norm(v - bubble.numpy(), axis=1) < 2 * h).sum())  # noqa: E731
+    assert near(dense[0]) == 6  # the bubble: an octahedron around its grid point
+    config = ExtractConfig(resolution=resolution, chunk_cells=cells, lipschitz_bound=3.0)
+    vertices, faces, _ = ex.extract_mesh(field, config, CPU)
+    assert near(vertices) == 6
+    assert_same_mesh(dense, (vertices, faces))
+
+
 def test_lean_forward_equals_the_network(trained_ellipsoid):
     model = trained_ellipsoid.network
     x = torch.rand(5000, 3) * 2.4 - 1.2

@@ -207,23 +207,63 @@ def test_untangle_puts_back_only_the_vertices_of_crossing_faces():
 
 def test_unsupported_pockets_and_debris_are_dropped_real_parts_kept():
     """With the cloud's spacing: a closed pocket inside the solid (no input point within two
-    spacings of it) and a speck smaller than 4 spacings^2 go; without it (the old rule: some
-    vertex within max_distance) both stay."""
+    spacings of it) and a speck smaller than 4 spacings^2 go, while a small real part (a
+    twentieth of the area, not the largest: the rules apply to it) stays; without the
+    spacing (the old rule: some vertex within max_distance) all stay."""
     from sdfrecon.sdf.meshing import drop_far_components
     from sdfrecon.sdf.sampling import median_spacing
 
     body = trimesh.creation.icosphere(subdivisions=4, radius=0.5)
-    points, _ = trimesh.sample.sample_surface(body, 20_000, seed=0)
+    part = trimesh.creation.icosphere(subdivisions=3, radius=0.1).apply_translation([0.8, 0, 0])
+    points = np.concatenate([trimesh.sample.sample_surface(body, 20_000, seed=0)[0],
+                             trimesh.sample.sample_surface(part, 800, seed=1)[0]])
     spacing = median_spacing(points)
     pocket = trimesh.creation.icosphere(subdivisions=2, radius=0.05).apply_translation([0.38, 0, 0])
     pocket.invert()  # a cavity: its faces look into it
     speck = trimesh.creation.icosphere(subdivisions=1, radius=0.3 * spacing).apply_translation(points[0])
-    mesh = trimesh.util.concatenate([body, pocket, speck])
+    mesh = trimesh.util.concatenate([body, part, pocket, speck])
+    assert part.area < 0.1 * mesh.area
     vertices, faces = np.asarray(mesh.vertices), np.asarray(mesh.faces)
     assert drop_far_components(vertices, faces, points, max_distance=0.1)[2] == 0
     v, f, dropped = drop_far_components(vertices, faces, points, max_distance=0.1, spacing=spacing)
     assert dropped == 2
-    assert len(f) == len(body.faces) and np.abs(np.linalg.norm(v, axis=1) - 0.5).max() < 1e-6
+    assert len(f) == len(body.faces) + len(part.faces)
+    radius = np.minimum(np.abs(np.linalg.norm(v, axis=1) - 0.5),
+                        np.abs(np.linalg.norm(v - [0.8, 0, 0], axis=1) - 0.1))
+    assert radius.max() < 1e-6  # what is left: the body and the part, whole
+
+
+def test_a_sparsely_sampled_real_object_is_kept():
+    """Two objects sampled at densities 10x apart (a LiDAR scene: density falls with range):
+    the sparse one (under a tenth of the area, its vertices mostly farther than two median
+    spacings from a point) is kept, by the spacing of its own points; a pocket inside it
+    (farther than two of its own spacings) and a speck by the dense one still go."""
+    from sdfrecon.sdf.meshing import drop_far_components
+    from sdfrecon.sdf.sampling import median_spacing
+
+    near = trimesh.creation.icosphere(subdivisions=4, radius=0.5)
+    far = trimesh.creation.icosphere(subdivisions=4, radius=0.15).apply_translation([1.2, 0, 0])
+    density = 20_000 / near.area
+    points = np.concatenate([trimesh.sample.sample_surface(near, 20_000, seed=0)[0],
+                             trimesh.sample.sample_surface(far, round(0.1 * density * far.area), seed=1)[0]])
+    spacing = median_spacing(points)
+    pocket = trimesh.creation.icosphere(subdivisions=2, radius=0.03).apply_translation([1.2, 0, 0])
+    pocket.invert()
+    speck = trimesh.creation.icosphere(subdivisions=1, radius=0.3 * spacing).apply_translation(points[0])
+    mesh = trimesh.util.concatenate([near, far, pocket, speck])
+    assert far.area < 0.1 * mesh.area
+    vertices, faces = np.asarray(mesh.vertices), np.asarray(mesh.faces)
+    labels = np.repeat([0, 1, 2, 3], [len(c.vertices) for c in (near, far, pocket, speck)])
+    from sdfrecon.geometry import nearest
+
+    distance = nearest(vertices, points)[0]
+    assert np.mean(distance[labels == 1] <= 2 * spacing) < 0.25  # the median-spacing rule's victim
+    v, f, dropped = drop_far_components(vertices, faces, points, max_distance=0.1, spacing=spacing)
+    assert dropped == 2
+    assert len(f) == len(near.faces) + len(far.faces)
+    radius = np.minimum(np.abs(np.linalg.norm(v, axis=1) - 0.5),
+                        np.abs(np.linalg.norm(v - [1.2, 0, 0], axis=1) - 0.15))
+    assert radius.max() < 1e-6
 
 
 def test_check_command_reports_each_mesh(tmp_path, capsys):

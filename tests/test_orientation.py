@@ -55,16 +55,76 @@ def test_outward_normals_pass_unchanged_and_silently(bunny, caplog):
     assert caplog.records == []
 
 
-def test_an_unclear_vote_drops_the_normals_and_says_so(caplog):
-    """A flat plate: consistent normals, but no way to tell its two sides apart."""
+def test_an_unclear_vote_keeps_the_files_consistent_normals_and_says_so(caplog):
+    """A flat plate: consistent normals, but no way to tell its two sides apart. The file's
+    normals stay (flipped all or none by the majority), not replaced by estimated ones that
+    the same vote would orient."""
     rng = np.random.default_rng(1)
     points = np.column_stack([rng.random((3000, 2)), np.zeros(3000)])
-    normals = np.tile(np.float32([0, 0, 1]), (3000, 1))
-    with caplog.at_level(logging.WARNING):
-        assert orient_normals("plate.xyz", points, normals) is None
-    (message,) = [r.getMessage() for r in caplog.records]
-    assert message.startswith("plate.xyz: cannot tell whether the normals point outward or "
-                              "inward (") and message.endswith("; ignoring them")
+    for sign in (1, -1):
+        normals = np.tile(np.float32([0, 0, sign]), (3000, 1))
+        share = outward_votes(points, normals)
+        assert 0.25 < share < 0.75
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            out = orient_normals("plate.xyz", points, normals)
+        flip = share < 0.5
+        np.testing.assert_array_equal(out, -normals if flip else normals)
+        done = ("flipped all 3000 of them to point outward, as most votes say" if flip
+                else "kept them pointing outward, as most votes say")
+        outward = round(256 * share)
+        assert [r.getMessage() for r in caplog.records] == [
+            f"plate.xyz: cannot tell clearly whether the normals point outward or inward ({outward} "
+            f"of 256 extreme-point votes say outward, {256 - outward} inward); the normals agree "
+            f"with each other, so {done} (--normals-orientation file|outward|inward decides)"]
+
+
+def test_inward_orientation_for_a_cloud_scanned_from_inside(bunny, caplog):
+    """--normals-orientation inward: normals into the shape (a room's walls seen from the room)
+    are kept, outward ones flipped with one line; file: nothing flipped, nothing said."""
+    points, normals = bunny
+    with caplog.at_level(logging.INFO):
+        np.testing.assert_array_equal(orient_normals("room.xyz", points, -normals, orientation="inward"), -normals)
+        assert caplog.records == []
+        np.testing.assert_array_equal(orient_normals("room.xyz", points, normals, orientation="inward"), -normals)
+    assert [r.getMessage() for r in caplog.records] == [
+        "room.xyz: the normals point outward (256 of 256 extreme-point votes say so); flipped "
+        f"all {len(points)} of them to point inward"]
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        assert orient_normals("room.xyz", points, -normals, orientation="file") is not None
+        np.testing.assert_array_equal(orient_normals("room.xyz", points, -normals, orientation="file"), -normals)
+    assert caplog.records == []
+
+
+def _room(n: int = 6000) -> tuple[np.ndarray, np.ndarray]:
+    """A room's six walls (the box [-1, 1] x [-0.6, 0.6] x [-0.4, 0.4]) as a scanner inside sees
+    them: points (n, 3) and normals (n, 3) float32 pointing into the room."""
+    rng = np.random.default_rng(0)
+    half = np.array([1.0, 0.6, 0.4])
+    points = (rng.random((n, 3)) * 2 - 1) * half
+    axis = rng.integers(0, 3, n)
+    side = rng.choice([-1.0, 1.0], n)
+    points[np.arange(n), axis] = side * half[axis]
+    normals = np.zeros((n, 3), dtype=np.float32)
+    normals[np.arange(n), axis] = -side
+    return points, normals
+
+
+@pytest.mark.parametrize("from_file", [True, False])
+def test_a_room_keeps_its_normals_into_the_room_with_inward(from_file, caplog):
+    """The object vote would turn a room's walls inside out (normals away from the room); with
+    --normals-orientation inward the file's normals stay, and estimated ones point into it."""
+    from sdfrecon.cloud.prepare import prepare_cloud
+    from sdfrecon.config import NormalsConfig, ReconstructConfig
+    from sdfrecon.io import PointCloud
+
+    points, normals = _room()
+    cloud = PointCloud(points, normals if from_file else None)
+    for orientation, expected in (("outward", -normals), ("inward", normals)):
+        config = ReconstructConfig(normals=NormalsConfig(normals_orientation=orientation))
+        out = prepare_cloud(cloud, config, "room.xyz")[0].normals
+        assert _agree(out, expected) > (0.999 if from_file else 0.95), orientation
 
 
 def test_a_single_view_scan_facing_its_scanner_is_kept(shared_data):

@@ -48,14 +48,16 @@ def outward_votes(points: np.ndarray, normals: np.ndarray, directions: int = 256
 
 
 def estimate_normals(points: np.ndarray, config: NormalsConfig) -> np.ndarray:
-    """Unit normals (N, 3) float32 for points (N, 3), oriented consistently and outward."""
+    """Unit normals (N, 3) float32 for points (N, 3), oriented consistently and outward (inward
+    for ``normals_orientation`` inward: a cloud scanned from inside)."""
     import open3d as o3d
 
     pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.asarray(points, np.float64)))
     pcd.estimate_normals(o3d.geometry.KDTreeSearchParamKNN(knn=config.normal_neighbours))
     pcd.orient_normals_consistent_tangent_plane(config.orient_neighbours)
     normals = np.asarray(pcd.normals, dtype=np.float64)
-    if outward_votes(points, normals) < 0.5:
+    outward = outward_votes(points, normals)
+    if (outward > 0.5) if config.normals_orientation == "inward" else (outward < 0.5):
         normals = -normals
     normals /= np.linalg.norm(normals, axis=1, keepdims=True).clip(min=1e-12)
     return normals.astype(np.float32)

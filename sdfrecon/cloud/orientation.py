@@ -24,6 +24,9 @@ the SDF's gradient both ways and leaves holes and ghost sheets. Before training:
    same-sheet subsample point. Directions are never changed, only signs; a warning says how
    many were flipped. If the repaired normals still disagree, they are dropped (and the
    caller estimates new ones), with a warning.
+3. **Direction**: the consistent normals are flipped all or none so that they point outward
+   (``--normals-orientation inward``: inward, for a cloud scanned from inside; ``file``:
+   steps 1-3 are skipped and the file's normals used as they are).
 
 Detection is local, so a flipped region is found through its border: a region flipped as a
 whole whose border is short for the sample (a small cap) can go unnoticed. Everything is a
@@ -193,19 +196,25 @@ def repair_orientation(points: np.ndarray, normals: np.ndarray, tolerance: float
 
 
 def orient_normals(path: str | Path, points: np.ndarray, normals: np.ndarray,
-                   tolerance: float = 0.01) -> np.ndarray | None:
+                   tolerance: float = 0.01, orientation: str = "outward") -> np.ndarray | None:
     """The normals made consistent (signs repaired where neighbours disagree) and outward.
 
     points (N, 3), normals (N, 3) unit. Returns ``normals`` itself when they agree and point
     outward, float32 normals with some or all signs flipped (with a warning), or None (with a
-    warning) when no repair agrees or the direction cannot be told: the caller then
-    estimates normals instead.
+    warning) when no repair agrees: the caller then estimates normals instead.
+    orientation (``--normals-orientation``): outward, inward (a cloud scanned from inside:
+    the vote the other way) or file (the file's normals as they are, never flipped).
     """
     report = check_orientation(points, normals)
+    share = f"{100 * report.fraction:.1f} % of neighbouring points have opposite normals"
+    if orientation == "file":
+        if report.fraction > tolerance:
+            log.warning("%s: the normals disagree in orientation (%s); kept as the file gives "
+                        "them (--normals-orientation file)", path, share)
+        return normals
     if report.fraction > tolerance:
         repaired = repair_orientation(points, normals, tolerance)
         after = check_orientation(points, repaired)
-        share = f"{100 * report.fraction:.1f} % of neighbouring points have opposite normals"
         if after.fraction > tolerance:
             log.warning("%s: the normals disagree in orientation (%s) and could not be made "
                         "consistent; ignoring them", path, share)
@@ -214,36 +223,43 @@ def orient_normals(path: str | Path, points: np.ndarray, normals: np.ndarray,
         log.warning("%s: the normals disagree in orientation (%s); flipped %d of %d normals to "
                     "agree with their neighbours", path, share, flipped, len(points))
         normals = repaired
-    return outward_normals(path, points, normals)
+    return outward_normals(path, points, normals, inward=orientation == "inward")
 
 
 def outward_normals(path: str | Path, points: np.ndarray, normals: np.ndarray,
-                    directions: int = 256) -> np.ndarray | None:
-    """Consistent normals (N, 3) pointing outward: as given, all flipped, or None if unclear.
+                    directions: int = 256, inward: bool = False) -> np.ndarray:
+    """Consistent normals (N, 3) pointing outward (``inward``: inward): as given or all flipped.
 
     Consistency says nothing about direction: a file whose normals all point inward (an
     export mistake some scanners make) would train the SDF inside out against the sphere
     prior. The extreme-point votes of :func:`~sdfrecon.cloud.normals.outward_votes` decide: at
-    least ``CLEAR_VOTE`` of them one way flips (or keeps) every normal; anything closer is
-    no evidence, and the normals are dropped with a warning (the caller estimates new ones).
-    Measured: 1.00 for bunny.xyz, chair36 and the sample ellipsoid, 0.83 for the single-view
-    scan bun000 with normals towards the scanner.
+    least ``CLEAR_VOTE`` of them one way flips (or keeps) every normal. A closer vote is weak
+    evidence, so the normals keep their own consistency and are flipped all or none by the
+    majority (estimated ones would be oriented by the same vote and lose the file's
+    orientation), with a warning saying which. Measured: 1.00 for bunny.xyz, chair36 and the
+    sample ellipsoid, 0.83 for the single-view scan bun000 with normals towards the scanner.
     """
     from sdfrecon.cloud.normals import outward_votes
 
     share = outward_votes(points, normals, directions)
     outward = int(round(share * directions))
-    if share >= CLEAR_VOTE:
+    want, other = ("inward", "outward") if inward else ("outward", "inward")
+    agree = 1.0 - share if inward else share  # share of the votes for the wanted way
+    if agree >= CLEAR_VOTE:
         return normals
-    if share <= 1.0 - CLEAR_VOTE:
-        log.warning("%s: the normals point inward (%d of %d extreme-point votes say so); flipped "
-                    "all %d of them to point outward", path, directions - outward, directions,
-                    len(normals))
-        return (-np.asarray(normals)).astype(np.float32)
-    log.warning("%s: cannot tell whether the normals point outward or inward (%d of %d "
-                "extreme-point votes say outward, %d inward); ignoring them", path, outward,
-                directions, directions - outward)
-    return None
+    flipped = (-np.asarray(normals)).astype(np.float32)
+    if agree <= 1.0 - CLEAR_VOTE:
+        log.warning("%s: the normals point %s (%d of %d extreme-point votes say so); flipped "
+                    "all %d of them to point %s", path, other,
+                    outward if inward else directions - outward, directions, len(normals), want)
+        return flipped
+    done = (f"flipped all {len(normals)} of them to point {want}, as most votes say" if agree < 0.5
+            else f"kept them pointing {want}, as most votes say")
+    log.warning("%s: cannot tell clearly whether the normals point outward or inward (%d of %d "
+                "extreme-point votes say outward, %d inward); the normals agree with each other, "
+                "so %s (--normals-orientation file|outward|inward decides)", path, outward,
+                directions, directions - outward, done)
+    return flipped if agree < 0.5 else normals
 
 
 def _spread_signs(points: np.ndarray, normals: np.ndarray, sample: np.ndarray,

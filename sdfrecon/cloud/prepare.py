@@ -43,7 +43,8 @@ def prepare_cloud(cloud, config: ReconstructConfig, name: str | Path, stages: St
     if file_normals is not None and config.normals.normals_mode == "auto":
         # before cleaning, which averages normals: warns when it flips (or drops) any
         with stages("normals"):
-            file_normals = orient_normals(name, cloud.points, file_normals)
+            file_normals = orient_normals(name, cloud.points, file_normals,
+                                          orientation=config.normals.normals_orientation)
     with stages("clean"):
         points, normals, info = clean_cloud(cloud.points, file_normals, config.clean)
     mode = config.normals.normals_mode

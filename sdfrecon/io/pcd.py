@@ -4,6 +4,7 @@ normal_y normal_z when the cloud has normals)."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,10 +18,15 @@ from sdfrecon.io.text import parse_table, text_bytes, write_xyz
 if TYPE_CHECKING:
     from sdfrecon.io.types import PointCloud
 
+log = logging.getLogger(__name__)
+
 
 def read_pcd(path: Path) -> Arrays:
     """PCL's .pcd, ``DATA ascii``, ``binary`` or ``binary_compressed``; fields x y z, optional
-    normal_x/_y/_z."""
+    normal_x/_y/_z. Points with a NaN or infinite coordinate are PCL's missing points (an
+    organised cloud, WIDTH x HEIGHT pixels of a depth camera, keeps one per pixel without a
+    return): they are dropped with one warning, as Open3D's reader drops them; a cloud with
+    no finite point left is refused."""
     data = path.read_bytes()
     fields, dtype, count, body_start, header_lines = _pcd_header(path, data)
     kind = fields.pop("DATA")
@@ -47,7 +53,23 @@ def read_pcd(path: Path) -> Arrays:
         raise InputError(path, f"is truncated: header declares {count} points, file holds {held}")
     if held > count:
         raise InputError(path, f"holds {held} points but its header declares {count}")
-    return (*xyz_normals(path, columns, "fields"), lines)
+    return _drop_missing(path, *xyz_normals(path, columns, "fields"), lines)
+
+
+def _drop_missing(path: Path, points: np.ndarray, normals: np.ndarray | None,
+                  lines: np.ndarray | None) -> Arrays:
+    """points (N, 3), normals (N, 3) or None and lines (N,) or None without the points that
+    have a non-finite coordinate (PCL's missing points), with one warning giving the count."""
+    finite = np.isfinite(points).all(axis=1)
+    if finite.all():
+        return points, normals, lines
+    if not finite.any():
+        raise InputError(path, f"has no finite point: all {len(points)} points have NaN or "
+                               "infinite coordinates (missing points)")
+    log.warning("%s: dropped %d of %d points with NaN or infinite coordinates (missing points "
+                "of an organised cloud)", path, len(points) - int(finite.sum()), len(points))
+    return (points[finite], None if normals is None else normals[finite],
+            None if lines is None else lines[finite])
 
 
 def _compressed_columns(path: Path, data: bytes, start: int, dtype: np.dtype, count: int) -> dict:

@@ -73,20 +73,23 @@ def extract_mesh(fn: FieldFn, config: ExtractConfig, device: torch.device, progr
     face = np.flatnonzero(face)  # flat indices of a chunk's boundary points
     corner_flat = (width * CORNERS) @ np.array([n * n, n, 1])
     boundary: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
-    vertices, faces, n_vertices, mc_seconds = [], [], [], 0.0
+    meshes: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray] | None] = {}  # in order
+    kept: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}  # (flat, values) evaluated
+    mc_seconds = 0.0
     lipschitz = config.lipschitz_bound
     # The bound is checked wherever two neighbouring values are known (sparse.py): a chunk on
     # a steeper edge of the top lattice, or inside which a steeper slope shows, is done with
-    # a bound WIDEN times that slope (then without one), and so are its neighbours that the
-    # narrower bound had let go unopened.
+    # a bound WIDEN times that slope (then without one), and so are its neighbours: those that
+    # the narrower bound had let go unopened, and those already meshed under it (cells it
+    # proved far there may hold surface: they are meshed again, and may widen theirs).
     top_slope, steep = steep_chunks(top_values, width * h, lipschitz)
     bounds = dict.fromkeys(steep, WIDEN * top_slope)
-    slope, widest, skipped, opened, widened = top_slope, lipschitz, set(), set(), 0
+    slope, widest, skipped, opened, widened = top_slope, lipschitz, set(), set(), set()
     queue = list(itertools.product(range(count), repeat=3))
     # disable=None: drawn only on a terminal
     bar = tqdm(total=len(queue), desc="grid", unit="chunk", disable=None if progress else True,
                leave=False, dynamic_ncols=True)
-    for key in queue:  # grows while it is walked: skipped chunks re-opened with a wider bound
+    for key in queue:  # grows while it is walked: chunks done again with a wider bound
         bar.total = len(queue)
         bar.update(1)
         if key in opened:
@@ -107,6 +110,8 @@ def extract_mesh(fn: FieldFn, config: ExtractConfig, device: torch.device, progr
                 local = shared[0] - origin
                 inside = ((local >= 0) & (local <= width)).all(1)
                 chunk.set_exact(local[inside] @ chunk.strides, shared[1][inside])
+        if key in kept:  # done again: what it evaluated before stands
+            chunk.set_exact(*kept[key])
         grid = chunk_volume(field, chunk, r, bound, device, config.chunk_size)
         for rounds in itertools.count():
             if chunk.slope <= bound * SLACK:
@@ -115,18 +120,26 @@ def extract_mesh(fn: FieldFn, config: ExtractConfig, device: torch.device, progr
             bound = WIDEN * chunk.slope if rounds < 3 else math.inf
             chunk.forget_bounds()
             grid = chunk_volume(field, chunk, r, bound, device, config.chunk_size)
-        widened += bound > lipschitz
+        bounds[key] = bound  # as done: a neighbour asks for it again only with a wider one
+        if bound > lipschitz:
+            widened.add(key)
         widest = max(widest, bound)
         if key in steep or chunk.slope > lipschitz * SLACK:  # seen here: widen the neighbours
             for step in itertools.product((-1, 0, 1), repeat=3):
                 near = tuple(k + d for k, d in zip(key, step, strict=True))
-                if min(near) >= 0 and max(near) < count and near not in opened:
-                    bounds[near] = max(bounds.get(near, lipschitz), bound)
-                    if near in skipped:
-                        skipped.discard(near)
-                        queue.append(near)
+                if near == key or min(near) < 0 or max(near) >= count or bounds.get(near, lipschitz) >= bound:
+                    continue
+                bounds[near] = bound
+                if near in skipped or near in opened:  # done under a narrower bound: again
+                    skipped.discard(near)
+                    opened.discard(near)
+                    if near in meshes:  # its place kept: the same vertex order when nothing changes
+                        meshes[near] = None
+                    queue.append(near)
         evaluated += chunk.evaluated
         if chunk.evaluated:
+            flat = np.flatnonzero(~np.isnan(chunk.val)).astype(np.int32)
+            kept[key] = (flat, chunk.val[flat])
             done = face[~np.isnan(chunk.val[face])]
             boundary[key] = (np.stack([done // (n * n), done // n % n, done % n], -1) + origin,
                              chunk.val[done])
@@ -136,10 +149,13 @@ def extract_mesh(fn: FieldFn, config: ExtractConfig, device: torch.device, progr
         v, f = marching_cubes_cells(grid[0], mask=grid[1], nudge=NUDGE * h)
         mc_seconds += time.perf_counter() - t
         # float32 at grid scale, as marching cubes on the whole grid would round them
-        vertices.append((v + origin).astype(np.float32))
-        faces.append(f.astype(np.int32))
-        n_vertices.append(len(v))
+        meshes[key] = ((v + origin).astype(np.float32), f.astype(np.int32))
     bar.close()
+    done = [m for m in meshes.values() if m is not None]
+    vertices, faces = [m[0] for m in done], [m[1] for m in done]
+    n_vertices = [len(v) for v in vertices]
+    del meshes, done
+    widened = len(widened)
     if widened:
         log.warning("the field is steeper than --lipschitz-bound %g assumes (a slope of %.3g "
                     "between neighbouring grid values): evaluated %d of %d chunks again with a "

@@ -94,19 +94,23 @@ def weld(vertices: np.ndarray, faces: np.ndarray, width: int) -> tuple[np.ndarra
 def drop_far_components(
     vertices: np.ndarray, faces: np.ndarray, points: np.ndarray, max_distance: float,
     spacing: float | None = None, distance: np.ndarray | None = None,
+    nearest_point: np.ndarray | None = None, tree=None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Remove the connected components that the input points (N, 3) do not support (ghost
     surfaces, and debris no cloud could show). vertices (V, 3), points and the lengths in the
-    same units; distance: (V,) each vertex's distance to its nearest point, when the caller
-    has it. Returns (vertices, faces, number of components dropped).
+    same units; distance and nearest_point: (V,) each vertex's distance to its nearest point and
+    that point's index, and tree: a k-d tree of points, when the caller has them. Returns (vertices, faces, number of components dropped).
 
     A component goes when none of its vertices comes within ``max_distance`` of a point; with
     the cloud's median ``spacing`` also when fewer than a quarter of its vertices lie within two
     spacings of a point (a closed pocket in the solid: a real part, even a sheet closed by a
     shell behind it, has about half its vertices or more there), or when its area is under
     4 spacing^2 (a piece that would hold about four samples: marching-cubes debris around
-    a few points, not a part the cloud shows). These two rules spare the largest component and
-    any with a tenth of the mesh's area or more: an undertrained field's only surface stays.
+    a few points, not a part the cloud shows). The spacing of a component is the local one
+    where its points are sparser than the median (:func:`local_spacing`): a LiDAR scene's far
+    objects, sampled ten times more sparsely, are real parts too. These two rules spare the
+    largest component and any with a tenth of the mesh's area or more: an undertrained
+    field's only surface stays.
     """
     from sdfrecon.geometry import nearest, vertex_components
 
@@ -114,13 +118,15 @@ def drop_far_components(
         return vertices, faces, 0
     labels = vertex_components(faces, len(vertices))
     count = labels.max() + 1
-    distance = nearest(vertices, points)[0] if distance is None else distance
+    if distance is None or (nearest_point is None and spacing is not None):
+        distance, nearest_point = nearest(vertices, points)
     closest = np.full(count, np.inf)
     np.minimum.at(closest, labels, distance)
     keep_label = closest <= max_distance
     if spacing is not None and spacing > 0:
+        spacing = np.maximum(spacing, local_spacing(points, nearest_point, labels, count, tree))  # (count,)
         total = np.bincount(labels, minlength=count)
-        near = np.bincount(labels, weights=distance <= 2.0 * spacing, minlength=count)
+        near = np.bincount(labels, weights=distance <= 2.0 * spacing[labels], minlength=count)
         tri = vertices[faces]
         area = 0.5 * np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1)
         component_area = np.bincount(labels[faces[:, 0]], weights=area, minlength=count)
@@ -137,6 +143,25 @@ def drop_far_components(
     remap = np.full(len(vertices), -1, dtype=np.int64)
     remap[kept] = np.arange(len(kept))
     return vertices[kept], remap[faces], dropped
+
+
+def local_spacing(points: np.ndarray, index: np.ndarray, labels: np.ndarray, count: int,
+                  tree=None) -> np.ndarray:
+    """The point spacing near each of ``count`` components, (count,): the median, over a
+    component's vertices (labels (V,)), of the distance from the vertex's nearest input point
+    (index (V,) into points (N, 3)) to that point's own nearest neighbour. The same measure as
+    the cloud's median spacing, taken where the component is. tree: a k-d tree of points."""
+    from sdfrecon.geometry import exact_tree
+
+    used, where = np.unique(index, return_inverse=True)
+    own = (exact_tree(points) if tree is None else tree).query(points[used], k=2, workers=-1)[0][:, 1][where.reshape(-1)]
+    order = np.lexsort((own, labels))  # by component, then by spacing
+    sizes = np.bincount(labels, minlength=count)
+    starts = np.cumsum(sizes) - sizes
+    out = np.zeros(count)
+    some = sizes > 0
+    out[some] = own[order][starts[some] + (sizes[some] - 1) // 2]  # the (lower) median
+    return out
 
 
 def self_intersecting_pairs(vertices: np.ndarray, faces: np.ndarray, blocks: int = 40) -> np.ndarray:

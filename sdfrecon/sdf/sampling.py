@@ -62,7 +62,8 @@ class SdfSampler:
 
         margin: the free-space term's distance (normalised units) within which the pool says
         nothing of the side. The pool comes from its own generator (``pool_seed``), so that a
-        resumed run, whose step generator continues from a checkpoint, draws the same pool.
+        resumed run, whose step generator continues from a checkpoint, draws the same pool; a
+        CPU one, so that the pool is the same on every device.
         index: the points' k-d tree and spacing, when the caller has built them."""
         self.points = points
         self.normals = normals if normals is not None else torch.zeros_like(points)
@@ -70,7 +71,7 @@ class SdfSampler:
         self.generator = generator
         self.pool = self.pool_distance = self.pool_side = None
         if config.free_space_pool > 0:
-            pools = torch.Generator(device=points.device)
+            pools = torch.Generator()  # on the CPU: the same pool on every device
             pools.manual_seed(pool_seed)
             self.pool, self.pool_distance, self.pool_side = free_space_pool(
                 points, normals, config.free_space_pool, margin, pools,
@@ -151,7 +152,7 @@ def free_space_pool(points: torch.Tensor, normals: torch.Tensor | None, size: in
     from scipy.spatial import cKDTree
 
     dev = points.device
-    pool = torch.rand((size, 3), generator=generator, device=dev) * 2.0 - 1.0
+    pool = (torch.rand((size, 3), generator=generator, device=generator.device) * 2.0 - 1.0).to(dev)
     p = points.detach().cpu().numpy().astype(np.float64)
     x = pool.cpu().numpy().astype(np.float64)
     tree = cKDTree(p, balanced_tree=False, compact_nodes=False) if tree is None else tree

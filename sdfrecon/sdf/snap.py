@@ -18,6 +18,7 @@ cloud and one k-d tree query.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -28,6 +29,16 @@ from sdfrecon.sdf.extract import FieldFn, evaluate, field_evaluator, field_norma
 
 if TYPE_CHECKING:
     from sdfrecon.geometry import CloudIndex
+
+log = logging.getLogger(__name__)
+CAP_VOXELS = 0.51
+"""A vertex moves at most this many voxels (2 / (resolution - 1)): 0.004 in the unit box at
+the default 256^3, the cap the snap was measured with, and the same fraction at any grid."""
+
+
+def snap_cap(resolution: int) -> float:
+    """The largest move of :func:`snap_offsets` on a resolution^3 grid over [-1, 1]^3."""
+    return CAP_VOXELS * 2.0 / (resolution - 1)
 
 
 def snap_offsets(vertices: np.ndarray, index: CloudIndex,
@@ -58,8 +69,9 @@ def snap_to_points(fn: FieldFn, vertices: np.ndarray, points: np.ndarray | Cloud
                    normals: np.ndarray | None = None) -> np.ndarray:
     """Vertices (V, 3) moved along the field's normals by the interpolated residual f at
     ``points`` (N, 3, or their :class:`~sdfrecon.geometry.CloudIndex`), both in normalised
-    units; returns (V, 3) float64. A move is capped at ``max_step`` (half a voxel of the
-    default 256^3 grid), so no face can fold over. With the mesh's ``faces`` (F, 3), faces
+    units; returns (V, 3) float64. A move is capped at ``max_step`` (about half a voxel:
+    :func:`snap_cap` of the grid; the default is the default 256^3 grid's), so no face can
+    fold over. With the mesh's ``faces`` (F, 3), faces
     that the moves make intersect (two sheets closer than a voxel moving towards each
     other, a tight fold: the ant's head had six such pairs) get their vertices back
     (:func:`untangle`). normals: the field's unit normals at the vertices, when the caller
@@ -101,8 +113,8 @@ def untangle(before: np.ndarray, after: np.ndarray, faces: np.ndarray, rounds: i
     """``after`` (V, 3), a move of the vertices ``before`` (V, 3) of a mesh without
     self-intersections, with the vertices of every pair of faces (F, 3) that now intersect put
     back where they were, round after round (a vertex put back can meet a moved neighbour);
-    ``before`` whole if the rounds do not suffice. candidates: (F,) bool, the only faces that
-    can take part in an intersection (:func:`crowded_faces`); the others are not tested."""
+    ``before`` whole if the rounds do not suffice (with a warning giving the count).
+    candidates: (F,) bool, the only faces that can take part in an intersection (:func:`crowded_faces`); the others are not tested."""
     from sdfrecon.sdf.meshing import self_intersecting_pairs
 
     tested = np.arange(len(faces)) if candidates is None else np.flatnonzero(candidates)
@@ -115,4 +127,9 @@ def untangle(before: np.ndarray, after: np.ndarray, faces: np.ndarray, rounds: i
             return after
         back = np.unique(faces[pairs.ravel()])
         after[back] = before[back]
-    return after if len(self_intersecting_pairs(after, faces[tested])) == 0 else before.copy()
+    left = len(self_intersecting_pairs(after, faces[tested]))
+    if left == 0:
+        return after
+    log.warning("the snap to the input points still made %d pair(s) of faces intersect after "
+                "%d rounds of putting vertices back: kept the mesh unsnapped", left, rounds)
+    return before.copy()
