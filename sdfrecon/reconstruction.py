@@ -110,7 +110,8 @@ def after_training_seconds(config: ReconstructConfig, n_points: int, device: tor
     network evaluated at about 24 R^2 grid points (16 R^2 measured on the bunny at 256^3) and
     at each of about 3 R^2 vertices three times over (its gradient) and at the input points
     (the snap), timed here on this device with an untrained network of the same size; about
-    2e-5 R^2 seconds of marching cubes, filtering and writing; 2.5 s of pictures."""
+    2e-5 R^2 seconds of marching cubes, filtering and writing; 1.5 s of imports the
+    extraction may still need (Open3D's, for the untangle test); 2.5 s of pictures."""
     from sdfrecon.sdf.extract import evaluate, field_evaluator
     from sdfrecon.sdf.siren import SdfSiren
 
@@ -122,7 +123,7 @@ def after_training_seconds(config: ReconstructConfig, n_points: int, device: tor
     evaluate(field_evaluator(network), x, device, config.extract.chunk_size)
     per_point = (time.perf_counter() - t) / len(x)
     calls = 24 * r * r + 9 * r * r + min(n_points, 8 * 3 * r * r)
-    return per_point * calls + 2e-5 * r * r + (2.5 if previews else 0.0)
+    return per_point * calls + 2e-5 * r * r + 1.5 + (2.5 if previews else 0.0)
 
 
 # Options that may change between a run and its --resume: when to stop and how to show it
