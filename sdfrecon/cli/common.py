@@ -34,13 +34,14 @@ class Common:
     command's timings include the interpreter and imports); None in-process: from run()."""
 
 
-def preset_args(args: list[str], presets: dict) -> list[str]:
+def preset_args(args: list[str], presets: dict, default: str | None = None) -> list[str]:
     """A command's arguments (those after its name) with ``--preset NAME`` or
     ``--preset=NAME`` replaced by the preset's subcommand ``preset:NAME``, put first so that
     every option that follows is read against the preset's defaults (tyro takes the command's
     other options after it too). Without --preset the arguments are unchanged and tyro starts
-    from the command's default preset; the last --preset counts. ``presets``: the command's
-    named configs. Raises InputError for a missing or unknown name.
+    from the command's default preset (or, given ``default``, that preset's subcommand is put
+    first: tyro then never has to guess it); the last --preset counts. ``presets``: the
+    command's named configs. Raises InputError for a missing or unknown name.
     """
     choices = ", ".join(presets)
     rest: list[str] = []
@@ -63,6 +64,7 @@ def preset_args(args: list[str], presets: dict) -> list[str]:
             continue
         if name not in presets:
             raise InputError("--preset", f"invalid choice '{name}' (expected one of {choices})")
+    name = default if name is None else name
     return rest if name is None else [f"preset:{name}", *rest]
 
 

@@ -56,8 +56,10 @@ class Reconstruct(Common):
 
     @staticmethod
     def prepare_args(args: list[str]) -> list[str]:
-        """The arguments after ``reconstruct``, with --preset NAME made its tyro subcommand."""
-        return preset_args(args, PRESETS)
+        """The arguments after ``reconstruct``, with --preset NAME (default: 'default', except
+        for --help, which lists the presets) made its tyro subcommand."""
+        asks_help = bool({"-h", "--help"} & set(args))
+        return preset_args(args, PRESETS, default=None if asks_help else "default")
 
     def run(self) -> None:
         import dataclasses
