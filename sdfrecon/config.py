@@ -285,9 +285,9 @@ def _preset(**options: Any) -> ReconstructConfig:
 
 
 PRESETS: dict[str, ReconstructConfig] = {
-    "fast": _preset(steps=600, resolution=192),
+    "fast": _preset(steps=700, surface_points=1024, off_surface_points=1024, resolution=192),
     "default": ReconstructConfig(),
-    "best": _preset(steps=6000, resolution=384, hidden_features=192),
+    "best": _preset(steps=4000, resolution=384),
 }
 """Named starting points of ``reconstruct --preset``: every option's default is the preset's
 value, and an option given on the command line wins (docs/speed.md has each one's time and

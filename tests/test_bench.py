@@ -342,3 +342,15 @@ def test_outliers_option_reaches_the_jobs(tmp_path):
     radius = np.linalg.norm(load_point_cloud(out / "clouds" / "sphere.ply").points - sphere.centroid, axis=1)
     off_surface = np.mean(np.abs(radius - 1.0) > 0.05)  # the unit sphere; outliers fill its box
     assert 0.1 < off_surface <= 0.25
+
+
+def test_siren_options_start_from_a_preset_when_asked():
+    from sdfrecon.bench.specs import siren_config
+    from sdfrecon.config import PRESETS
+
+    fast = siren_config({"preset": "fast", "steps": 77})
+    assert fast.train.steps == 77 and not fast.train.progress
+    assert fast.extract == PRESETS["fast"].extract and fast.sampling == PRESETS["fast"].sampling
+    assert siren_config({}).extract == PRESETS["default"].extract
+    with pytest.raises(ValueError, match="unknown preset 'quick'"):
+        siren_config({"preset": "quick"})

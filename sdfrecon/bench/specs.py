@@ -84,7 +84,8 @@ class BenchOptions:
     """SIREN marching-cubes resolution (default: reconstruct's default)."""
     siren: _Assignments = field(default_factory=dict)
     """More options of the SIREN jobs, as NAME=VALUE (reconstruct's option names, e.g.
-    hidden_features=64 time_budget=300 sphere_prior=None); a TOML spec's per-shape options win."""
+    hidden_features=64 time_budget=300 sphere_prior=None, or preset=fast); a TOML spec's
+    per-shape options win."""
     poisson_depth: Annotated[int, tyro.conf.arg(name="depth")] = 9
     """Poisson octree depth."""
     poisson_trim: Annotated[float | None, tyro.conf.arg(name="trim")] = None
@@ -329,10 +330,15 @@ def _table(value: Any, name: str) -> dict:
 
 
 def siren_config(overrides: dict[str, Any]):
-    """``ReconstructConfig()`` with fields replaced by name (``steps``, ``resolution``,
-    ``hidden_features``, ...; dashes or underscores; see :func:`sdfrecon.config.with_options`),
-    and ``progress=False``. ValueError/TypeError for an unknown name or a value of a wrong type.
+    """``reconstruct``'s config: the preset ``overrides['preset']`` (default: 'default') with
+    fields replaced by name (``steps``, ``resolution``, ``hidden_features``, ...; dashes or
+    underscores; see :func:`sdfrecon.config.with_options`), and ``progress=False``.
+    ValueError/TypeError for an unknown name or preset, or a value of a wrong type.
     """
-    from sdfrecon.config import ReconstructConfig, with_options
+    from sdfrecon.config import PRESETS, with_options
 
-    return with_options(ReconstructConfig(), {**overrides, "progress": False}, "siren")
+    options = dict(overrides)
+    name = options.pop("preset", "default")
+    if name not in PRESETS:
+        raise ValueError(f"siren: unknown preset {name!r} (available: {', '.join(PRESETS)})")
+    return with_options(PRESETS[name], {**options, "progress": False}, "siren")
