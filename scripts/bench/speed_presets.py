@@ -60,6 +60,9 @@ def _jobs(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
     jobs += [(f"preset {p}", ["--preset", p]) for p in filter(None, args.presets.split(","))]
     jobs += [(f"budget {float(b):g} s", ["--time-budget", f"{float(b):g}", "--steps", "100000"])
              for b in filter(None, args.budgets.split(","))]
+    for variant in filter(None, args.variants.split(";")):  # label=options of reconstruct
+        label, _, options = variant.partition("=")
+        jobs.append((label.strip(), options.split()))
     return jobs
 
 
@@ -161,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="0", help="cloud seeds, e.g. 0,1,2 (medians and spread)")
     parser.add_argument("--presets", default="fast,default,best")
     parser.add_argument("--budgets", default="6,10,20,40", help="whole-command --time-budget values, s")
+    parser.add_argument("--variants", default="",
+                        help="more rows: 'LABEL=OPTIONS;...', e.g. 'old default=--surface-points 2048'")
     parser.add_argument("--out", type=Path, default=Path("out/speed_presets"))
     parser.add_argument("--fresh", action="store_true", help="drop the rows already in --out")
     args = parser.parse_args(argv)
