@@ -86,3 +86,19 @@ def test_time_budget_bounds_the_whole_command(tmp_path):
     assert 0 < summary["steps"] < 1_000_000
     assert summary["stage_seconds"]["training"] < 12.0 - summary["stage_seconds"]["startup"]
     assert summary["stage_seconds"]["wall"] < 12.0 + 2.0  # an estimate, not a promise to the ms
+
+
+def test_openmp_threads_sleep_only_when_other_jobs_run(monkeypatch):
+    import os
+
+    from sdfrecon.cli import common
+
+    for others, expected in ((0, None), (5, "PASSIVE")):
+        monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+        monkeypatch.setattr(common, "other_runnable_tasks", lambda others=others: others)
+        common.passive_openmp()
+        assert os.environ.get("OMP_WAIT_POLICY") == expected
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")  # the user's choice stands
+    common.passive_openmp()
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+    assert common.other_runnable_tasks() >= 0
