@@ -21,16 +21,16 @@ SHARED_FACES = Path(__file__).resolve().parents[3].parent / "shared" / "data" / 
 
 @dataclass(frozen=True)
 class HyperModelConfig:
-    encoder_width: int = 32
+    encoder_width: int = 16
     """Channels of the encoder CNN's first stage (doubled at each of its 3 down-samplings)."""
-    encoder_scales: tuple[float, ...] = ()
+    encoder_scales: tuple[float, ...] = (1.5, 4.0)
     """Gaussian widths (pixels) of the normalised convolutions of the observed pixels that the
     encoder sees beside the masked image and the mask (none: those two alone)."""
     latent: int = 256
     """Size of the code the encoder maps an image and its mask to."""
     head_hidden: int = 256
     """Width of the hidden layer of each layer's hypernetwork head."""
-    siren_hidden: int = 64
+    siren_hidden: int = 32
     """Width of the generated SIREN's sine layers."""
     siren_layers: int = 2
     """Hidden sine layers of the generated SIREN after its first one (the output is linear)."""
@@ -57,6 +57,14 @@ class HyperDataConfig:
     every step)."""
     flip: bool = True
     """Left-right flips of the training images (a flipped face is a face)."""
+    shift: float = 2.0
+    """Random translations of the training images, up to this many pixels each way."""
+    zoom: float = 0.1
+    """Random zooms of the training images, by up to this share in or out."""
+    contrast: float = 0.3
+    """Random contrast changes about mid-grey, by up to this share (and brightness changes of
+    a third of it): the ORL faces' lighting varies, and so the family's memorised identities
+    are not enough."""
     validation_share: float = 0.2
     """Share of the subjects held out for validation (never of the images)."""
     split_seed: int = 0
@@ -65,16 +73,16 @@ class HyperDataConfig:
 
 @dataclass(frozen=True)
 class HyperTrainConfig(TrainConfig):
-    steps: int = 6000
+    steps: int = 100000
     """Optimisation steps (training also stops at --time-budget, whichever comes first)."""
     time_budget: float | None = 1140.0
     """Wall-clock limit of the training loop in seconds; the learning-rate schedule anneals
     to whichever of --steps and the budget comes first."""
-    lr: float = 1e-3
+    lr: float = 2e-3
     """Peak learning rate of Adam."""
     lr_final_ratio: float = 0.02
     """Final learning rate as a fraction of --lr (cosine schedule)."""
-    batch_size: int = 32
+    batch_size: int = 16
     """Images per step (each with its own random mask)."""
     warmup_steps: int = 100
     """Linear warm-up of the learning rate, in steps."""

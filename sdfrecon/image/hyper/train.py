@@ -24,7 +24,7 @@ import torch
 from sdfrecon.config import to_dict
 from sdfrecon.errors import InputError
 from sdfrecon.image.hyper import data as hyper_data
-from sdfrecon.image.hyper.config import FORMAT_VERSION, HyperConfig, hyper_config_from_dict
+from sdfrecon.image.hyper.config import FORMAT_VERSION, HyperConfig, HyperDataConfig, hyper_config_from_dict
 from sdfrecon.image.hyper.model import HyperSiren, count_parameters
 from sdfrecon.sdf.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from sdfrecon.sdf.train import TrainState, resolve_device, train
@@ -107,15 +107,36 @@ def evaluate(network: HyperSiren, image: torch.Tensor, mask: torch.Tensor, chunk
 
 
 class Batches:
-    """Training batches: images flipped at random, each with a new mask of a log-uniform
-    number of observed pixels; every draw comes from ``generator`` (resume is exact)."""
+    """Training batches: images flipped, shifted, zoomed and changed in contrast at random,
+    each with a new mask of a log-uniform number of observed pixels; every draw comes from
+    ``generator`` (resume is exact)."""
 
-    def __init__(self, images: np.ndarray, min_observed: int, max_observed: int, flip: bool):
+    def __init__(self, images: np.ndarray, config: HyperDataConfig):
         self.images = torch.from_numpy(images)
         self.pixels = images.shape[1] * images.shape[2]
-        self.low = math.log(max(1, min_observed))
-        self.high = math.log(max(min_observed, min(max_observed, self.pixels)))
-        self.flip = flip
+        self.low = math.log(max(1, config.min_observed))
+        self.high = math.log(max(config.min_observed, min(config.max_observed, self.pixels)))
+        self.flip = config.flip
+        self.config = config
+
+    def augment(self, image: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """(B, S, S) -> (B, S, S): a random shift and zoom (bilinear, border values carried
+        out), then a contrast and brightness change, clipped to [0, 1]."""
+        import torch.nn.functional as F
+
+        c, b, s = self.config, len(image), image.shape[1]
+        u = torch.rand(b, 5, generator=generator) * 2 - 1
+        if c.shift > 0 or c.zoom > 0:
+            theta = torch.zeros(b, 2, 3)
+            theta[:, 0, 0] = theta[:, 1, 1] = 1 + c.zoom * u[:, 0]
+            theta[:, :, 2] = u[:, 1:3] * 2 * c.shift / s
+            grid = F.affine_grid(theta, (b, 1, s, s), align_corners=False)
+            image = F.grid_sample(image[:, None], grid, padding_mode="border", align_corners=False)[:, 0]
+        if c.contrast > 0:
+            scale = (1 + c.contrast * u[:, 3])[:, None, None]
+            shift = (c.contrast / 3 * u[:, 4])[:, None, None]
+            image = ((image - 0.5) * scale + 0.5 + shift).clamp(0, 1)
+        return image
 
     def sample(self, batch: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, S, S) images and (B, S, S) float masks."""
@@ -124,6 +145,7 @@ class Batches:
         if self.flip:
             flipped = torch.rand(batch, generator=generator) < 0.5
             image = torch.where(flipped[:, None, None], image.flip(2), image)
+        image = self.augment(image, generator)
         u = torch.rand(batch, generator=generator)
         counts = torch.exp(self.low + u * (self.high - self.low)).round().long()
         # each pixel's rank in a random order: the `count` smallest are observed
@@ -175,7 +197,7 @@ def train_hyper(config: HyperConfig, folder: Path, resume: bool = False,
         optimizer.load_state_dict(ckpt.optimizer)
         generator.set_state(ckpt.generator)
     d = config.data
-    batches = Batches(family.images[train_idx], d.min_observed, d.max_observed, d.flip)
+    batches = Batches(family.images[train_idx], d)
     validation = [(c, x.to(device), m.to(device)) for c, x, m in validation_set(family.images[val_idx])]
     log.info("hyper: %d training images (%d subjects), %d validation images (%d subjects); %d parameters",
              len(train_idx), len({family.subjects[i] for i in train_idx}), len(val_idx),
