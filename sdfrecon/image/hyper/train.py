@@ -24,7 +24,12 @@ import torch
 from sdfrecon.config import to_dict
 from sdfrecon.errors import InputError
 from sdfrecon.image.hyper import data as hyper_data
-from sdfrecon.image.hyper.config import FORMAT_VERSION, HyperConfig, HyperDataConfig, hyper_config_from_dict
+from sdfrecon.image.hyper.config import (
+    FORMAT_VERSION,
+    HyperConfig,
+    HyperDataConfig,
+    hyper_config_from_dict,
+)
 from sdfrecon.image.hyper.model import HyperSiren, count_parameters
 from sdfrecon.sdf.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from sdfrecon.sdf.train import TrainState, resolve_device, train
