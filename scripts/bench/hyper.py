@@ -1,14 +1,16 @@
-"""Benchmark of the image hypernetwork on the held-out images: PSNR and SSIM against the
-observed share of pixels for the hypernetwork (with and without test-time fitting), a SIREN
-fitted to the observed pixels alone, and scipy griddata linear, cubic and nearest.
+"""Benchmark of the image hypernetwork on the held-out subjects of its image family: PSNR and
+SSIM at 10, 100 and 1000 observed pixels for the hypernetwork, griddata nearest and linear
+interpolation, the training set's mean image and the linear-Gaussian prior, and the SIREN
+paper's figure (a few held-out faces: the observed pixels and each method's completion, one
+row per context size).
 
-    PYTHONPATH=. python scripts/bench/hyper.py --model out/hyper --plot docs/hyper_bench.png
+    PYTHONPATH=. python scripts/bench/hyper.py --model out/hyper --figure docs/figures/hyper.png
 
-prints a markdown table (mean over the images, and per image at 10 %) and writes the plot
-and a JSON file of every number beside it. Each image and share gets one random mask
-(seeded by the image's place in the list and the share's place in --shares), shared by
-every method. To use several cores, run one process per image (--images X --plot
-out/X.png, each with the image's --index) and then --merge their JSON files.
+Without --model it first trains one with the defaults into out/hyper (about 20 minutes on a
+2-core CPU). Every method gets the same masks (one per image and count, seeded by the
+image's place and the count) and keeps the observed pixels as they are. The held-out images
+are those the model's own split held out (its model.pt lists them). Prints a markdown table
+and writes every number to --json.
 """
 
 from __future__ import annotations
@@ -20,141 +22,108 @@ from pathlib import Path
 
 import numpy as np
 
-
-def run(model_dir: Path, shares: list[float], sources: list[str], fit_steps: list[int],
-        ensembles: list[int], siren_steps: int, seed: int, first_index: int = 0,
-        methods: tuple[str, ...] = ("linear", "cubic", "nearest", "siren")) -> list[dict]:
-    import dataclasses
-
-    from sdfrecon.image.hyper import baselines as hyper_baselines
-    from sdfrecon.image.hyper import data as hyper_data
-    from sdfrecon.image.hyper.complete import CompleteConfig, complete
-    from sdfrecon.image.hyper.train import HyperModel
-    from sdfrecon.image.metrics import image_metrics
-
-    model = HyperModel.load(model_dir) if model_dir is not None else None
-    siren_train = dataclasses.replace(hyper_baselines.SIREN_TRAIN, steps=siren_steps)
-    rows = []
-    for i, source in enumerate(sources, start=first_index):
-        image = hyper_data.load_grey(source)
-        name = Path(source).stem if not source.startswith("skimage:") else source
-        for j, share in enumerate(shares):
-            mask = hyper_data.random_mask(*image.shape, hyper_data.observed_count(share, image.size),
-                                          np.random.default_rng([seed, i, j]))
-            results: dict[str, tuple[np.ndarray, float]] = {}
-            variants = [(steps, 1) for steps in fit_steps] + [(0, e) for e in ensembles if e > 1]
-            variants = variants if model is not None else []
-            for steps, ensemble in variants:
-                t = time.perf_counter()
-                out = complete(model.network, image, mask,
-                               CompleteConfig(fit_steps=steps, ensemble=ensemble, render_2x=False))
-                label = "hypernetwork" + (f" + {steps} fit steps" if steps else "") + (
-                    f" x{ensemble} symmetries" if ensemble > 1 else "")
-                results[label] = (out.completed, time.perf_counter() - t)
-            for method in (m for m in methods if m != "siren"):
-                t = time.perf_counter()
-                results[f"griddata {method}"] = (hyper_baselines.interpolation(image, mask, method),
-                                                 time.perf_counter() - t)
-            if siren_steps > 0 and "siren" in methods:
-                t = time.perf_counter()
-                results["SIREN on the observed pixels"] = (
-                    hyper_baselines.siren_on_observed(image, mask, config=siren_train), time.perf_counter() - t)
-            for method, (completed, seconds) in results.items():
-                m = image_metrics(completed[..., None], image[..., None])
-                rows.append({"image": name, "share": share, "method": method, "psnr": m["psnr"],
-                             "ssim": m["ssim"], "seconds": seconds})
-            print(f"{name} {share:.0%}: " + ", ".join(
-                f"{r['method']} {r['psnr']:.2f}" for r in rows if r["image"] == name and r["share"] == share),
-                flush=True)
-    return rows
+METHODS = ("hypernetwork", "linear-Gaussian prior", "mean face", "griddata linear", "griddata nearest")
 
 
-def table(rows: list[dict]) -> str:
-    methods = list(dict.fromkeys(r["method"] for r in rows))
-    shares = sorted({r["share"] for r in rows})
-    lines = ["| observed | " + " | ".join(methods) + " |", "|---" * (len(methods) + 1) + "|"]
-    for share in shares:
-        cells = []
-        for method in methods:
-            sel = [r for r in rows if r["share"] == share and r["method"] == method]
-            cells.append(f"{np.mean([r['psnr'] for r in sel]):.2f} / {np.mean([r['ssim'] for r in sel]):.3f}")
-        lines.append(f"| {share:.0%} | " + " | ".join(cells) + " |")
-    lines.append("")
-    lines.append("Mean seconds per image: " + ", ".join(
-        f"{m} {np.mean([r['seconds'] for r in rows if r['method'] == m]):.2f}" for m in methods))
-    if 0.1 in shares:
-        images = list(dict.fromkeys(r["image"] for r in rows))
-        lines += ["", "PSNR (dB) per image at 10 % observed:", "",
-                  "| image | " + " | ".join(methods) + " |", "|---" * (len(methods) + 1) + "|"]
-        for image in images:
-            cells = [f"{r['psnr']:.2f}" for m in methods for r in rows
-                     if r["image"] == image and r["share"] == 0.1 and r["method"] == m]
-            lines.append(f"| {image} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+def completions(model, images: np.ndarray, masks: np.ndarray, train: np.ndarray, prior) -> dict[str, np.ndarray]:
+    """Each method's completions (N, S, S) of images (N, S, S) from masks (N, S, S)."""
+    from sdfrecon.image.hyper import baselines
+    from sdfrecon.image.hyper.complete import complete_batch
+
+    out = {"hypernetwork": complete_batch(model.network, images, masks)}
+    out["linear-Gaussian prior"] = np.stack([prior.complete(x, m) for x, m in zip(images, masks, strict=True)])
+    out["mean face"] = np.broadcast_to(train.mean(0), images.shape)
+    for method in ("linear", "nearest"):
+        out[f"griddata {method}"] = np.stack([baselines.interpolation(x, m, method)
+                                              for x, m in zip(images, masks, strict=True)])
+    return {k: np.where(masks, images, v).astype(np.float32) for k, v in out.items()}
 
 
-def plot(rows: list[dict], path: Path) -> None:
-    import matplotlib
+def figure(path: Path, images: np.ndarray, rows: list[tuple[int, np.ndarray, dict[str, np.ndarray]]],
+           faces: list[int]) -> None:
+    """One row per count; per face: the observed pixels, each method's completion, the truth."""
+    from sdfrecon.viz.figures import new_figure, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    methods = list(dict.fromkeys(r["method"] for r in rows))
-    shares = sorted({r["share"] for r in rows})
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for method in methods:
-        for ax, key in zip(axes, ("psnr", "ssim"), strict=True):
-            ys = [np.mean([r[key] for r in rows if r["share"] == s and r["method"] == method]) for s in shares]
-            ax.plot([100 * s for s in shares], ys, marker="o", label=method)
-    for ax, label in zip(axes, ("PSNR (dB)", "SSIM"), strict=True):
-        ax.set_xscale("log")
-        ax.set_xlabel("observed pixels (%)")
-        ax.set_ylabel(label)
-        ax.grid(True, alpha=0.3)
-    axes[0].legend(fontsize=8)
-    fig.suptitle("Held-out 256x256 grey images: completion from a random share of the pixels")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    columns = ["observed", *METHODS, "truth"]
+    labels = {"linear-Gaussian prior": "Gaussian prior", "griddata linear": "linear",
+              "griddata nearest": "nearest"}
+    n_cols = len(faces) * len(columns)
+    fig = new_figure((n_cols * 62 + 40, len(rows) * 72 + 40))
+    for r, (count, masks, done) in enumerate(rows):
+        for f, i in enumerate(faces):
+            panels = [np.where(masks[i], images[i], 0.5)] + [done[m][i] for m in METHODS] + [images[i]]
+            for c, (panel, name) in enumerate(zip(panels, columns, strict=True)):
+                ax = fig.add_subplot(len(rows), n_cols, r * n_cols + f * len(columns) + c + 1)
+                ax.imshow(panel, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if r == 0:
+                    ax.set_title(labels.get(name, name), fontsize=6)
+                if f == 0 and c == 0:
+                    ax.set_ylabel(f"{count} pixels", fontsize=7)
+    fig.subplots_adjust(left=0.02, right=0.995, top=0.92, bottom=0.01, wspace=0.05, hspace=0.05)
+    save_figure(fig, path)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--baselines", default="linear,cubic,nearest,siren",
-                        help="baselines to run (griddata methods and siren; '' for none)")
-    parser.add_argument("--model", type=Path, help="model folder of `sdfrecon hyper train`")
-    parser.add_argument("--shares", default="0.01,0.05,0.1,0.25,0.5")
-    parser.add_argument("--images", default=None, help="comma-separated sources (default: the validation split)")
-    parser.add_argument("--fit-steps", default="0,20", help="test-time fitting steps to compare (0: none)")
-    parser.add_argument("--ensembles", default="8", help="symmetry ensembles to compare (1: none)")
-    parser.add_argument("--siren-steps", type=int, default=200, help="steps of the per-image SIREN (0: skip)")
+    parser.add_argument("--model", type=Path, help="model folder of 'sdfrecon hyper train' (default: train one)")
+    parser.add_argument("--train-into", type=Path, default=Path("out/hyper"),
+                        help="where to train the model when --model is not given")
+    parser.add_argument("--counts", type=int, nargs="+", default=[10, 100, 1000])
+    parser.add_argument("--figure", type=Path, default=Path("docs/figures/hyper.png"))
+    parser.add_argument("--faces", type=int, nargs="+", default=[0, 25, 50],
+                        help="indices of the held-out images drawn in the figure")
+    parser.add_argument("--json", type=Path, default=Path("out/bench_hyper.json"))
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--index", type=int, default=0, help="place of the first image in the full list (masks)")
-    parser.add_argument("--plot", type=Path, default=Path("docs/hyper_bench.png"))
-    parser.add_argument("--merge", default=None,
-                        help="comma-separated JSON files of earlier runs (one per image, say, run in "
-                             "parallel): table and plot of their rows together, nothing run")
     args = parser.parse_args()
-    if args.merge:
-        rows = [r for f in args.merge.split(",") for r in json.loads(Path(f).read_text())]
-        print(table(rows))
-        plot(rows, args.plot)
-        args.plot.with_suffix(".json").write_text(json.dumps(rows, indent=1) + "\n")
-        return
-    import torch
 
+    from sdfrecon.image.hyper import baselines
     from sdfrecon.image.hyper import data as hyper_data
+    from sdfrecon.image.hyper.config import HyperConfig
+    from sdfrecon.image.hyper.train import HyperModel, train_hyper
+    from sdfrecon.image.metrics import image_metrics
 
-    torch.set_num_threads(1)
-    sources = args.images.split(",") if args.images else hyper_data.validation_sources()
-    rows = run(args.model, [float(s) for s in args.shares.split(",")], sources,
-               [int(s) for s in args.fit_steps.split(",")], [int(s) for s in args.ensembles.split(",")],
-               args.siren_steps, args.seed, args.index,
-               tuple(m for m in args.baselines.split(",") if m))
-    print()
-    print(table(rows))
-    plot(rows, args.plot)
-    args.plot.with_suffix(".json").write_text(json.dumps(rows, indent=1) + "\n")
+    if args.model is None:
+        train_hyper(HyperConfig(), args.train_into, overwrite=True)
+        args.model = args.train_into
+    model = HyperModel.load(args.model)
+    size = model.config.data.size
+    family = hyper_data.load_family(model.config.data.images, size)
+    index = {f: i for i, f in enumerate(family.files)}
+    train = np.array([index[f] for f in model.train_files])
+    held = np.array([index[f] for f in model.validation_files])
+    assert not {family.subjects[i] for i in train} & {family.subjects[i] for i in held}
+    images = family.images[held]
+    started = time.perf_counter()
+    prior = baselines.fit_gaussian(family.images[train], [family.subjects[i] for i in train],
+                                   tuple(args.counts))
+    print(f"linear-Gaussian prior: noise {prior.noises} (fitted in {time.perf_counter() - started:.0f} s)")
+    results, rows = {}, []
+    for count in args.counts:
+        masks = np.stack([hyper_data.random_mask(size, size, count, np.random.default_rng([args.seed, i, count]))
+                          for i in range(len(images))])
+        done = completions(model, images, masks, family.images[train], prior)
+        rows.append((count, masks, done))
+        for method, out in done.items():
+            scores = [image_metrics(o[..., None], x[..., None]) for o, x in zip(out, images, strict=True)]
+            results.setdefault(method, {})[count] = {
+                "psnr": float(np.mean([s["psnr"] for s in scores])),
+                "ssim": float(np.mean([s["ssim"] for s in scores]))}
+    head = " | ".join(f"PSNR {c} | SSIM {c}" for c in args.counts)
+    print(f"\n{len(images)} held-out images ({len(set(family.subjects[i] for i in held))} subjects), "
+          f"{size}x{size}, {model.step} training steps\n")
+    print(f"| method | {head} |")
+    print("|---|" + "---:|" * (2 * len(args.counts)))
+    for method in METHODS:
+        cells = " | ".join(f"{results[method][c]['psnr']:.2f} | {results[method][c]['ssim']:.3f}" for c in args.counts)
+        print(f"| {method} | {cells} |")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({"model": str(args.model), "steps": model.step, "images": len(images),
+                                     "results": results}, indent=2) + "\n")
+    args.figure.parent.mkdir(parents=True, exist_ok=True)
+    figure(args.figure, images, rows, [i for i in args.faces if i < len(images)])
+    print(f"\nwrote {args.figure} and {args.json}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
-"""``sdfrecon hyper complete`` as a library call: read the model folder, the image and the
-mask (or draw one), complete, and write completed.png, observed.png, completed_2x.png and
-metrics.json atomically. Every input is checked before any work is done."""
+"""``sdfrecon hyper complete`` as a library call: read the model folder, the image (centre-
+cropped and resized to the model's size) and the mask (or draw one), complete, and write
+completed.png, completed_4x.png, observed.png and metrics.json atomically. Every input is
+checked before any work is done."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ import numpy as np
 
 from sdfrecon.errors import InputError
 
-COMPLETE_FILES = ("completed.png", "observed.png", "completed_2x.png", "metrics.json")
+COMPLETE_FILES = ("completed.png", "completed_4x.png", "observed.png", "metrics.json")
+UPSAMPLE = 4
+"""completed_4x.png: the generated SIREN sampled at this many times the model's size."""
 OBSERVED_BACKGROUND = 0.5
 """Grey level of the unobserved pixels in observed.png."""
 
@@ -49,58 +52,52 @@ def _round(value: float | None, digits: int = 4) -> float | None:
 
 
 def complete_files(model_dir: Path, source: str, out: Path, keep: str | None = None,
-                   mask_source: str | None = None, seed: int = 0, fit_steps: int = 0,
-                   ensemble: int = 1, overwrite: bool = False) -> dict:
-    """Complete ``source`` from ``keep`` random pixels (or those of ``mask_source``) with the
-    hypernetwork in ``model_dir``; writes the four files into ``out`` and returns metrics.json's dict."""
+                   mask_source: str | None = None, seed: int = 0, overwrite: bool = False) -> dict:
+    """Complete ``source`` from ``keep`` random pixels (or those of ``mask_source``, an image
+    of the model's size) with the hypernetwork in ``model_dir``; writes the four files into
+    ``out`` and returns metrics.json's dict."""
     started = time.perf_counter()
-    from sdfrecon.image import data, plots
+    from sdfrecon.image.hyper import baselines
     from sdfrecon.image.hyper import data as hyper_data
-    from sdfrecon.image.hyper.complete import CompleteConfig, complete
+    from sdfrecon.image.hyper.complete import complete
     from sdfrecon.image.hyper.train import HyperModel
     from sdfrecon.image.metrics import image_metrics
     from sdfrecon.io import atomic_write
     from sdfrecon.io.atomic import check_writable
+    from sdfrecon.viz.figures import save_png
 
     if (keep is None) == (mask_source is None):
         raise InputError("--keep", "give either --keep K or --mask MASK.png (exactly one of them)")
-    if fit_steps < 0:
-        raise InputError("--fit-steps", f"{fit_steps} is negative")
-    if ensemble not in (1, 2, 4, 8):
-        raise InputError("--ensemble", f"{ensemble} is not 1, 2, 4 or 8")
     if out.exists() and not out.is_dir():
         raise InputError(out, "is a file; the output must be a folder")
     for name in COMPLETE_FILES:
         check_writable(out / name, overwrite)
     model = HyperModel.load(model_dir)
-    raw = data.to_float_image(data.read_image(source), str(source))
-    colour = raw.shape[2] == 3
-    image = data.to_float_image(raw, str(source), grayscale=True)[..., 0]
-    h, w = image.shape
+    size = model.config.data.size
+    image = hyper_data.load_square(source, size)
     if mask_source is not None:
-        mask = hyper_data.load_mask(mask_source, (h, w))
+        mask = hyper_data.load_mask(mask_source, (size, size))
     else:
-        count = parse_keep(keep, h * w)
-        mask = hyper_data.random_mask(h, w, count, np.random.default_rng(seed))
+        mask = hyper_data.random_mask(size, size, parse_keep(keep, size * size), np.random.default_rng(seed))
     loaded = time.perf_counter()
-    result = complete(model.network, image, mask, CompleteConfig(fit_steps=fit_steps, ensemble=ensemble))
+    result = complete(model.network, image, mask, UPSAMPLE)
     seconds = time.perf_counter() - loaded
     metrics = image_metrics(result.completed[..., None], image[..., None])
-    linear = image_metrics(result.base[..., None], image[..., None])
-    plots.save_png(out / "completed.png", result.completed, overwrite)
-    plots.save_png(out / "observed.png", np.where(mask, image, OBSERVED_BACKGROUND), overwrite)
-    plots.save_png(out / "completed_2x.png", result.completed_2x, overwrite)
+    linear = image_metrics(np.where(mask, image, baselines.interpolation(image, mask, "linear"))[..., None],
+                           image[..., None])
+    save_png(out / "completed.png", result.completed, overwrite)
+    save_png(out / "completed_4x.png", result.upsampled, overwrite)
+    save_png(out / "observed.png", np.where(mask, image, OBSERVED_BACKGROUND), overwrite)
     summary = {
-        "image": str(source), "size": [w, h], "model": str(model_dir),
-        "grey": "converted from colour to grey (luminance)" if colour else "grey",
+        "image": str(source), "size": size, "model": str(model_dir),
         "observed": int(mask.sum()), "observed_share": round(float(mask.mean()), 6),
         "mask": mask_source or f"{int(mask.sum())} pixels drawn at random (seed {seed})",
         "psnr": _round(metrics["psnr"]), "ssim": _round(metrics["ssim"]),
         "linear_psnr": _round(linear["psnr"]), "linear_ssim": _round(linear["ssim"]),
-        "note": "PSNR (dB, peak 1) and SSIM of completed.png (observed pixels kept as they are) "
-                "against the full grey image; linear_*: scipy griddata linear of the same pixels",
-        "tiles": result.tiles, "fit_steps": fit_steps, "ensemble": ensemble, "complete_seconds": round(seconds, 2),
-        "total_seconds": round(time.perf_counter() - started, 2),
+        "note": f"the image centre-cropped to a square, resized to {size}x{size} and made grey; PSNR (dB, "
+                "peak 1) and SSIM of completed.png (observed pixels kept as they are) against it; linear_*: "
+                "scipy griddata linear of the same pixels",
+        "complete_seconds": round(seconds, 3), "total_seconds": round(time.perf_counter() - started, 2),
     }
     with atomic_write(out / "metrics.json", overwrite=overwrite) as tmp:
         tmp.write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")

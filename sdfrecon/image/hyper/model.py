@@ -1,16 +1,14 @@
-"""The hypernetwork: a CNN encoder over a window (the patch and its neighbourhood: observed
-values, mask, linear interpolation) to a code, and one linear head per SIREN parameter that
-turns the code into every weight and bias of a small SIREN over the patch.
+"""The hypernetwork of the SIREN paper (Sitzmann et al. 2020, Sec. 4.4): a CNN encoder over
+the masked image and its mask -> a latent code -> one MLP head per SIREN layer -> every
+weight and bias of one small SIREN (x, y) -> grey level that is the whole image.
 
-Each window is normalised by the mean m and standard deviation s of its observed values, and
-the SIREN's output is scaled back: pixel = base + s * SIREN(x, y), base being the linear
-interpolation (residual mode) or m. A constant window has s = 0 and so stays exactly
-constant, and a contrast change of the input changes the output the same way.
-
-Initialisation: each head's bias is a SIREN initialisation (:func:`sdfrecon.sdf.siren.siren_uniform_bound`
-per layer; PyTorch's U(-1/sqrt(n), 1/sqrt(n)) for the biases, as :class:`sdfrecon.sdf.siren.Siren`),
-and its weight is small (the code's share of the spread is ``init_spread``), so every
-generated SIREN starts as a SIREN initialisation plus a small patch-dependent part.
+Initialisation (the paper's point about hypernetworks for sine networks): the last linear
+layer of each head has a bias drawn from the SIREN initialisation of its layer
+(:func:`sdfrecon.sdf.siren.siren_uniform_bound` for the weights, PyTorch's
+U(-1/sqrt(n), 1/sqrt(n)) for the biases) and a small weight (the code's share of the spread
+is ``init_spread``), so every generated SIREN starts with the SIREN initialisation's
+statistics per layer. The bias is learned: the generated weights are an offset from a
+shared SIREN that training turns into a mean image.
 """
 
 from __future__ import annotations
@@ -18,16 +16,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 
 from sdfrecon.image import data
 from sdfrecon.image.hyper.config import HyperModelConfig
 from sdfrecon.sdf.siren import siren_uniform_bound
-
-NORM_EPS = 0.02
-"""Added to a window's standard deviation before dividing its inputs by it (grey levels)."""
 
 
 @dataclass(frozen=True)
@@ -63,9 +57,8 @@ def siren_layers(config: HyperModelConfig) -> list[LayerShape]:
 def siren_forward(params: list[tuple[torch.Tensor, torch.Tensor]], layers: list[LayerShape],
                   coords: torch.Tensor) -> torch.Tensor:
     """Batched SIREN: params [(W (B, out, in), b (B, out)) per layer], coords (N, 2) shared
-    or (B, N, 2) -> (B, N)."""
-    b = params[0][0].shape[0]
-    h = coords.expand(b, *coords.shape[-2:]) if coords.dim() == 2 else coords
+    by the batch -> (B, N)."""
+    h = coords.expand(params[0][0].shape[0], *coords.shape)
     for (w, bias), layer in zip(params, layers, strict=True):
         h = torch.baddbmm(bias[:, None, :], h, w.transpose(1, 2))
         if layer.omega_0 is not None:
@@ -73,32 +66,60 @@ def siren_forward(params: list[tuple[torch.Tensor, torch.Tensor]], layers: list[
     return h[..., 0]
 
 
+def gaussian_kernel(sigma: float) -> torch.Tensor:
+    """A normalised 1-D Gaussian of std ``sigma`` pixels, 2 ceil(2 sigma) + 1 taps."""
+    r = max(1, math.ceil(2 * sigma))
+    x = torch.arange(-r, r + 1, dtype=torch.float32)
+    k = torch.exp(-0.5 * (x / sigma) ** 2)
+    return k / k.sum()
+
+
+def blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """(B, H, W) -> (B, H, W): separable Gaussian blur, zero outside the image."""
+    import torch.nn.functional as F
+
+    k = gaussian_kernel(sigma).to(x)
+    r = len(k) // 2
+    y = F.conv2d(x[:, None], k.view(1, 1, 1, -1), padding=(0, r))
+    return F.conv2d(y, k.view(1, 1, -1, 1), padding=(r, 0))[:, 0]
+
+
+def encoder_input(image: torch.Tensor, mask: torch.Tensor, scales: tuple[float, ...] = ()) -> torch.Tensor:
+    """(B, H, W) image and mask -> (B, 2 + 2 len(scales), H, W): the observed values centred
+    on mid-grey (0 where unobserved), the mask, and per scale sigma a normalised convolution
+    (blurred values over blurred mask) and its confidence (the blurred mask): a dense view of
+    a few scattered pixels that a small CNN cannot build from them in its first layers."""
+    values = (image - 0.5) * mask
+    channels = [values, mask]
+    for sigma in scales:
+        weight = blur(mask, sigma)
+        channels += [blur(values, sigma) / (weight + 1e-3), weight / (weight.amax((1, 2), keepdim=True) + 1e-6)]
+    return torch.stack(channels, 1)
+
+
 class Encoder(nn.Module):
-    """(B, 3, S, S) window -> (B, latent): three stride-2 stages of 3x3 convolutions and GELU,
-    then a linear map of the flattened features and a LayerNorm (a code of unit spread)."""
+    """(B, 2, H, W) -> (B, latent): three stride-2 stages of a 3x3 convolution and ReLU
+    (width, 2 width, 4 width channels), a 3x3 convolution at the last stage's resolution,
+    an average pool to 4 x 4 (so any image size works) and a linear map."""
 
     def __init__(self, config: HyperModelConfig):
         super().__init__()
         c = config.encoder_width
-        side = config.patch + 2 * config.context
-        layers: list[nn.Module] = [nn.Conv2d(3, c, 3, padding=1), nn.GELU()]
-        ch = c
-        for _ in range(3):
-            layers += [nn.Conv2d(ch, 2 * ch, 3, stride=2, padding=1), nn.GELU(),
-                       nn.Conv2d(2 * ch, 2 * ch, 3, padding=1), nn.GELU()]
-            ch *= 2
-            side = (side + 1) // 2
+        layers: list[nn.Module] = []
+        ch_in = 2 + 2 * len(config.encoder_scales)
+        for ch in (c, 2 * c, 4 * c):
+            layers += [nn.Conv2d(ch_in, ch, 3, stride=2, padding=1), nn.ReLU()]
+            ch_in = ch
+        layers += [nn.Conv2d(ch_in, ch_in, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(4)]
         self.conv = nn.Sequential(*layers)
-        self.fc = nn.Linear(ch * side * side, config.latent)
-        self.norm = nn.LayerNorm(config.latent)
+        self.fc = nn.Linear(ch_in * 16, config.latent)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.norm(self.fc(self.conv(x).flatten(1)))
+        return self.fc(self.conv(x).flatten(1))
 
 
 class HyperSiren(nn.Module):
-    """Windows (B, 3, S, S) [observed values, mask, interpolation] -> the parameters of one
-    SIREN per window, plus the scale and offset that map its output to grey levels."""
+    """Image and mask (B, H, W) -> the parameters of one SIREN per image."""
 
     def __init__(self, config: HyperModelConfig):
         super().__init__()
@@ -106,77 +127,68 @@ class HyperSiren(nn.Module):
         self.layers = siren_layers(config)
         self.encoder = Encoder(config)
         self.heads = nn.ModuleList()
-        self.bounds: list[float] = []
+        scales = []
         reference = torch.Generator().manual_seed(0)
         for layer in self.layers:
-            for numel, bound in ((layer.fan_in * layer.fan_out, layer.weight_bound),
-                                 (layer.fan_out, layer.bias_bound)):
-                # The head works in units of the bound (so Adam's steps are relative to each
-                # layer's scale): bias U(-1, 1), the code's part of std init_spread / sqrt 3.
-                head = nn.Linear(config.latent, numel)
-                with torch.no_grad():
-                    k = config.init_spread / math.sqrt(config.latent)
-                    head.weight.uniform_(-k, k, generator=reference)
-                    head.bias.uniform_(-1.0, 1.0, generator=reference)
-                self.heads.append(head)
-                self.bounds.append(bound)
-        self.register_buffer("coords", torch.from_numpy(data.pixel_coordinates(config.patch, config.patch)),
-                             persistent=False)
+            n_w, n_b = layer.fan_in * layer.fan_out, layer.fan_out
+            bounds = torch.cat([torch.full((n_w,), layer.weight_bound), torch.full((n_b,), layer.bias_bound)])
+            # Units of the head's output: each sine layer's bounds (so that Adam's steps are
+            # relative to each layer's scale); the linear output layer's in grey levels (its
+            # weights must grow from the SIREN init's ~0.01 to ~0.1 to draw an image).
+            units = bounds if layer.omega_0 is not None else torch.ones_like(bounds)
+            # The last bias: a SIREN init U(-c, c); the code's part has std init_spread * c / 3
+            # (the hidden ReLU features have a second moment ~1/6).
+            last = nn.Linear(config.head_hidden, n_w + n_b)
+            with torch.no_grad():
+                k = config.init_spread * math.sqrt(2.0 / config.head_hidden)
+                last.weight.uniform_(-k, k, generator=reference)
+                last.weight.mul_((bounds / units)[:, None])
+                last.bias.uniform_(-1.0, 1.0, generator=reference)
+                last.bias.mul_(bounds / units)
+            self.heads.append(nn.Sequential(nn.Linear(config.latent, config.head_hidden), nn.ReLU(), last))
+            scales.append(units)
+        for i, s in enumerate(scales):
+            self.register_buffer(f"scale{i}", s, persistent=False)
+        self.norm = nn.LayerNorm(config.latent)
 
-    def normalise(self, windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(B, 3, S, S) -> normalised network input, mean (B,), std (B,) of the observed values."""
-        v, m, base = windows[:, 0], windows[:, 1], windows[:, 2]
-        count = m.sum((1, 2)).clamp_min(1.0)
-        mean = (v * m).sum((1, 2)) / count
-        std = (((v - mean[:, None, None]) ** 2 * m).sum((1, 2)) / count).sqrt()
-        scale = (std + NORM_EPS)[:, None, None]
-        inputs = torch.stack([(v - mean[:, None, None]) * m / scale, m,
-                              (base - mean[:, None, None]) / scale], 1)
-        return inputs, mean, std
+    def code(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B, H, W) image in [0, 1] and mask (0/1) -> the latent code (B, latent), of unit spread."""
+        return self.norm(self.encoder(encoder_input(image, mask, self.config.encoder_scales)))
 
-    def generate(self, windows: torch.Tensor) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], torch.Tensor,
-                                                       torch.Tensor]:
-        """SIREN params [(W (B, out, in), b (B, out))], mean (B,) and std (B,) of each window."""
-        inputs, mean, std = self.normalise(windows)
-        code = self.encoder(inputs)
+    def generate(self, image: torch.Tensor, mask: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The SIREN of each image: [(W (B, out, in), b (B, out)) per layer]."""
+        z = self.code(image, mask)
         params = []
-        for i, layer in enumerate(self.layers):
-            w = (self.heads[2 * i](code) * self.bounds[2 * i]).view(-1, layer.fan_out, layer.fan_in)
-            b = self.heads[2 * i + 1](code) * self.bounds[2 * i + 1]
-            params.append((w, b))
-        return params, mean, std
+        for i, (head, layer) in enumerate(zip(self.heads, self.layers, strict=True)):
+            flat = head(z) * getattr(self, f"scale{i}")
+            n_w = layer.fan_in * layer.fan_out
+            params.append((flat[:, :n_w].view(-1, layer.fan_out, layer.fan_in), flat[:, n_w:]))
+        return params
 
-    def core(self, windows: torch.Tensor) -> torch.Tensor:
-        """The patch's interpolation (residual mode) or its observed mean: (B, P, P)."""
-        c, p = self.config.context, self.config.patch
-        if self.config.residual:
-            return windows[:, 2, c:c + p, c:c + p]
-        mean = self.normalise(windows)[1]
-        return mean[:, None, None].expand(-1, p, p)
+    def render(self, params: list[tuple[torch.Tensor, torch.Tensor]], height: int, width: int) -> torch.Tensor:
+        """The generated SIRENs sampled at the pixel centres of a (height, width) grid over
+        [-1, 1]^2: (B, height, width), unclipped."""
+        coords = torch.from_numpy(data.pixel_coordinates(height, width)).to(params[0][0].device)
+        return siren_forward(params, self.layers, coords).view(-1, height, width)
 
-    def forward(self, windows: torch.Tensor) -> torch.Tensor:
-        """Windows (B, 3, S, S) -> the completed patches (B, P, P), unclipped."""
-        params, _, std = self.generate(windows)
-        p = self.config.patch
-        out = siren_forward(params, self.layers, self.coords).view(-1, p, p)
-        return self.core(windows) + std[:, None, None] * out
+    def forward(self, image: torch.Tensor, mask: torch.Tensor, pixels: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, H, W) image and mask -> the completed images (B, H, W), unclipped; or, given
+        flat pixel indices (N,), the SIRENs at those pixels only (B, N)."""
+        params = self.generate(image, mask)
+        if pixels is None:
+            return self.render(params, *image.shape[1:])
+        coords = torch.from_numpy(data.pixel_coordinates(*image.shape[1:])).to(image.device)
+        return siren_forward(params, self.layers, coords[pixels])
 
 
-def initial_weight_stats(model: HyperSiren, windows: torch.Tensor) -> list[dict[str, float]]:
-    """Per generated layer: the SIREN bound c, and the max |w|, std and mean of the weights
-    generated for ``windows`` (for the init test and the docs)."""
+def weight_stats(model: HyperSiren, image: torch.Tensor, mask: torch.Tensor) -> list[dict[str, float]]:
+    """Per generated layer: the SIREN bound c of its weights and the max |w|, std and mean of
+    the weights generated for the batch (for the init test and the docs)."""
     with torch.no_grad():
-        params, _, _ = model.generate(windows)
-    stats = []
-    for (w, _), layer in zip(params, model.layers, strict=True):
-        stats.append({"bound": layer.weight_bound, "max_abs": float(w.abs().max()),
-                      "std": float(w.std()), "mean": float(w.mean())})
-    return stats
+        params = model.generate(image, mask)
+    return [{"bound": layer.weight_bound, "max_abs": float(w.abs().max()), "std": float(w.std()),
+             "mean": float(w.mean())} for (w, _), layer in zip(params, model.layers, strict=True)]
 
 
 def count_parameters(model: nn.Module) -> int:
     return int(sum(p.numel() for p in model.parameters()))
-
-
-def as_numpy(t: torch.Tensor) -> np.ndarray:
-    return t.detach().cpu().numpy()

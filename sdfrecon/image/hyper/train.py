@@ -1,9 +1,11 @@
-"""Training the image hypernetwork with the shared loop of :mod:`sdfrecon.sdf.train`: windows cut
-from masked training images, the mean squared error of the completed patch (every pixel,
-in grey levels), a validation PSNR on held-out images, checkpoints that resume exactly.
+"""Training the image hypernetwork with the shared loop of :mod:`sdfrecon.sdf.train`: every
+step, a batch of training images (flipped at random) each with a new random mask of
+min_observed..max_observed pixels (log-uniform count); the loss is the mean squared error of
+the generated SIREN at every pixel. The validation PSNR at 10, 100 and 1000 observed pixels
+of the held-out subjects is logged (never used to pick a model).
 
 A model folder holds model.pt (a checkpoint of kind 'hyper': the weights, the optimiser,
-the window generator and the config), losses.csv and train.json (a summary).
+the generator, the config, the split and the format version), losses.csv and train.json.
 """
 
 from __future__ import annotations
@@ -22,7 +24,12 @@ import torch
 from sdfrecon.config import to_dict
 from sdfrecon.errors import InputError
 from sdfrecon.image.hyper import data as hyper_data
-from sdfrecon.image.hyper.config import HyperConfig, hyper_config_from_dict
+from sdfrecon.image.hyper.config import (
+    FORMAT_VERSION,
+    HyperConfig,
+    HyperDataConfig,
+    hyper_config_from_dict,
+)
 from sdfrecon.image.hyper.model import HyperSiren, count_parameters
 from sdfrecon.sdf.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from sdfrecon.sdf.train import TrainState, resolve_device, train
@@ -33,8 +40,8 @@ KIND = "hyper"
 MODEL_FILE = "model.pt"
 LOG_FILE = "losses.csv"
 SUMMARY_FILE = "train.json"
-VALIDATION_KEEP = 0.1
-"""Observed share of the validation windows whose PSNR is logged."""
+VALIDATION_COUNTS = (10, 100, 1000)
+"""Observed pixels of the validation masks whose PSNR is logged."""
 
 
 def psnr(mse: float) -> float:
@@ -43,11 +50,13 @@ def psnr(mse: float) -> float:
 
 @dataclass
 class HyperModel:
-    """A trained hypernetwork and its config, as read from a model folder."""
+    """A trained hypernetwork, its config and the split it was trained with."""
 
     network: HyperSiren
     config: HyperConfig
-    step: int = 0
+    step: int
+    train_files: list[str]
+    validation_files: list[str]
 
     @classmethod
     def load(cls, folder: str | Path) -> HyperModel:
@@ -61,6 +70,10 @@ class HyperModel:
         if not path.is_file():
             raise InputError(folder, f"is not a hyper model folder (it has no {MODEL_FILE})")
         ckpt = load_checkpoint(path, KIND)
+        version = ckpt.extra.get("format_version", 1)
+        if version != FORMAT_VERSION:
+            raise InputError(path, f"is a hyper model of format {version}; this sdfrecon reads format "
+                                   f"{FORMAT_VERSION} (train it again with 'sdfrecon hyper train')")
         try:
             config = hyper_config_from_dict(ckpt.config)
             network = HyperSiren(config.model)
@@ -68,36 +81,82 @@ class HyperModel:
         except (KeyError, ValueError, TypeError, RuntimeError) as err:
             raise InputError(path, f"is a damaged hyper checkpoint ({type(err).__name__})") from None
         network.eval()
-        return cls(network, config, ckpt.step)
+        return cls(network, config, ckpt.step, list(ckpt.extra.get("train_files", [])),
+                   list(ckpt.extra.get("validation_files", [])))
 
 
-def _checkpoint(network: HyperSiren, config: HyperConfig, optimizer: torch.optim.Optimizer,
-                state: TrainState, generator: torch.Generator, extra: dict) -> Checkpoint:
-    return Checkpoint(kind=KIND, config=to_dict(config), model=network.state_dict(),
-                      optimizer=optimizer.state_dict(), step=state.step, elapsed=float(state.elapsed),
-                      generator=generator.get_state(), extra={**extra, "history": state.history[-200:]})
+def validation_set(images: np.ndarray, counts: tuple[int, ...] = VALIDATION_COUNTS,
+                   seed: int = 12345) -> list[tuple[int, torch.Tensor, torch.Tensor]]:
+    """(count, images (N, S, S), masks (N, S, S)) per count: one fixed random mask per image."""
+    rng = np.random.default_rng(seed)
+    n, s, _ = images.shape
+    out = []
+    for count in counts:
+        masks = np.stack([hyper_data.random_mask(s, s, count, rng) for _ in range(n)])
+        out.append((count, torch.from_numpy(images), torch.from_numpy(masks.astype(np.float32))))
+    return out
 
 
-def _load_images(sources: list[str]) -> list[np.ndarray]:
-    return [hyper_data.load_grey(s) for s in sources]
-
-
-def evaluate_windows(network: HyperSiren, windows: torch.Tensor, targets: torch.Tensor,
-                     chunk: int = 64) -> tuple[float, float]:
-    """PSNR (dB) of the network's patches and of the interpolation alone over ``windows``."""
-    c, p = network.config.context, network.config.patch
-    err, base_err = 0.0, 0.0
+def evaluate(network: HyperSiren, image: torch.Tensor, mask: torch.Tensor, chunk: int = 64) -> float:
+    """PSNR (dB) over a set of the completions (observed pixels kept, clipped to [0, 1])."""
     was = network.training
     network.eval()
+    err = 0.0
     with torch.no_grad():
-        for start in range(0, len(windows), chunk):
-            w, t = windows[start:start + chunk], targets[start:start + chunk]
-            out = network(w).clamp(0, 1)
-            err += float((out - t).square().sum())
-            base_err += float((w[:, 2, c:c + p, c:c + p] - t).square().sum())
+        for i in range(0, len(image), chunk):
+            x, m = image[i:i + chunk], mask[i:i + chunk]
+            out = torch.where(m > 0, x, network(x, m).clamp(0, 1))
+            err += float((out - x).square().sum())
     network.train(was)
-    n = targets.numel()
-    return psnr(err / n), psnr(base_err / n)
+    return psnr(err / image.numel())
+
+
+class Batches:
+    """Training batches: images flipped, shifted, zoomed and changed in contrast at random,
+    each with a new mask of a log-uniform number of observed pixels; every draw comes from
+    ``generator`` (resume is exact)."""
+
+    def __init__(self, images: np.ndarray, config: HyperDataConfig):
+        self.images = torch.from_numpy(images)
+        self.pixels = images.shape[1] * images.shape[2]
+        self.low = math.log(max(1, config.min_observed))
+        self.high = math.log(max(config.min_observed, min(config.max_observed, self.pixels)))
+        self.flip = config.flip
+        self.config = config
+
+    def augment(self, image: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """(B, S, S) -> (B, S, S): a random shift and zoom (bilinear, border values carried
+        out), then a contrast and brightness change, clipped to [0, 1]."""
+        import torch.nn.functional as F
+
+        c, b, s = self.config, len(image), image.shape[1]
+        u = torch.rand(b, 5, generator=generator) * 2 - 1
+        if c.shift > 0 or c.zoom > 0:
+            theta = torch.zeros(b, 2, 3)
+            theta[:, 0, 0] = theta[:, 1, 1] = 1 + c.zoom * u[:, 0]
+            theta[:, :, 2] = u[:, 1:3] * 2 * c.shift / s
+            grid = F.affine_grid(theta, (b, 1, s, s), align_corners=False)
+            image = F.grid_sample(image[:, None], grid, padding_mode="border", align_corners=False)[:, 0]
+        if c.contrast > 0:
+            scale = (1 + c.contrast * u[:, 3])[:, None, None]
+            shift = (c.contrast / 3 * u[:, 4])[:, None, None]
+            image = ((image - 0.5) * scale + 0.5 + shift).clamp(0, 1)
+        return image
+
+    def sample(self, batch: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, S, S) images and (B, S, S) float masks."""
+        n, s = len(self.images), self.images.shape[1]
+        image = self.images[torch.randint(0, n, (batch,), generator=generator)]
+        if self.flip:
+            flipped = torch.rand(batch, generator=generator) < 0.5
+            image = torch.where(flipped[:, None, None], image.flip(2), image)
+        image = self.augment(image, generator)
+        u = torch.rand(batch, generator=generator)
+        counts = torch.exp(self.low + u * (self.high - self.low)).round().long()
+        # each pixel's rank in a random order: the `count` smallest are observed
+        ranks = torch.rand(batch, self.pixels, generator=generator).argsort(1).argsort(1)
+        mask = (ranks < counts[:, None]).float().view(batch, s, s)
+        return image, mask
 
 
 def check_model_folder(folder: Path, resume: bool, overwrite: bool) -> None:
@@ -120,7 +179,6 @@ def train_hyper(config: HyperConfig, folder: Path, resume: bool = False,
 
     started = time.perf_counter()
     check_model_folder(folder, resume, overwrite)
-    folder.mkdir(parents=True, exist_ok=True)
     device = resolve_device(config.train.device)
     state = TrainState()
     ckpt = None
@@ -129,7 +187,11 @@ def train_hyper(config: HyperConfig, folder: Path, resume: bool = False,
         saved = hyper_config_from_dict(ckpt.config)  # its network and data; today's training options
         config = HyperConfig(model=saved.model, data=saved.data, train=config.train)
         state = TrainState(step=ckpt.step, elapsed=ckpt.elapsed, history=list(ckpt.extra.get("history", [])))
-    elif (folder / LOG_FILE).exists():
+    family = hyper_data.load_family(config.data.images, config.data.size)
+    train_idx, val_idx = hyper_data.split_by_subject(family.subjects, config.data.validation_share,
+                                                     config.data.split_seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    if not resume and (folder / LOG_FILE).exists():
         (folder / LOG_FILE).unlink()
     torch.manual_seed(config.train.seed)
     network = HyperSiren(config.model).to(device)
@@ -139,56 +201,61 @@ def train_hyper(config: HyperConfig, folder: Path, resume: bool = False,
         network.load_state_dict(ckpt.model)
         optimizer.load_state_dict(ckpt.optimizer)
         generator.set_state(ckpt.generator)
-    train_sources = list(config.data.train_images) or hyper_data.training_sources()
-    validation_sources = list(config.data.validation_images) or hyper_data.validation_sources()
-    m = config.model
-    log.info("hyper: %d training images, %d validation images; %d parameters", len(train_sources),
-             len(validation_sources), count_parameters(network))
-    pool = hyper_data.WindowPool(_load_images(train_sources), config.data.shares, m.patch, m.context,
-                                 config.train.seed)
-    every = config.data.refresh_every
-    chunk = max(1, len(pool.items) // 5)
-    if every and state.step > every:  # replay the refreshes an uninterrupted run made
-        pool.refresh(chunk * ((state.step - 1) // every))
-    val_w, val_t = hyper_data.fixed_windows(_load_images(validation_sources), VALIDATION_KEEP,
-                                            config.data.validation_windows, m.patch, m.context, seed=12345)
-    val_w, val_t = val_w.to(device), val_t.to(device)
+    d = config.data
+    batches = Batches(family.images[train_idx], d)
+    validation = [(c, x.to(device), m.to(device)) for c, x, m in validation_set(family.images[val_idx])]
+    log.info("hyper: %d training images (%d subjects), %d validation images (%d subjects); %d parameters",
+             len(train_idx), len({family.subjects[i] for i in train_idx}), len(val_idx),
+             len({family.subjects[i] for i in val_idx}), count_parameters(network))
     setup_seconds = time.perf_counter() - started
-    last_val = [float("nan"), float("nan")]
+    last_val = {c: float("nan") for c in VALIDATION_COUNTS}
 
     def loss_fn() -> dict[str, torch.Tensor]:
         step = state_ref[0].step
-        if every and step and step % every == 0:
-            pool.refresh(chunk)
-        if step % config.train.validate_every == 0 or step + 1 == config.train.steps:
-            last_val[:] = evaluate_windows(network, val_w, val_t)
-        windows, targets = pool.sample(config.train.batch_size, generator, config.data.augment)
-        windows, targets = windows.to(device), targets.to(device)
-        mse = (network(windows) - targets).square().mean()
+        if step % config.train.validate_every == 0:
+            last_val.update({c: evaluate(network, x, m) for c, x, m in validation})
+        image, mask = batches.sample(config.train.batch_size, generator)
+        image, mask = image.to(device), mask.to(device)
+        pixels = batches.pixels
+        if 0 < config.train.loss_pixels < pixels:
+            idx = torch.randperm(pixels, generator=generator)[:config.train.loss_pixels].to(device)
+            mse = (network(image, mask, idx) - image.flatten(1)[:, idx]).square().mean()
+        else:
+            mse = (network(image, mask) - image).square().mean()
         return {"total": mse, "psnr": torch.tensor(psnr(float(mse.detach()))),
-                "val_psnr": torch.tensor(last_val[0]), "val_linear_psnr": torch.tensor(last_val[1])}
+                **{f"val_psnr_{c}": torch.tensor(v) for c, v in last_val.items()}}
 
-    extra = {"train_sources": train_sources, "validation_sources": validation_sources}
+    extra = {"format_version": FORMAT_VERSION,
+             "train_files": [family.files[i] for i in train_idx],
+             "validation_files": [family.files[i] for i in val_idx]}
 
     def checkpoint_fn(s: TrainState) -> None:
-        save_checkpoint(folder / MODEL_FILE, _checkpoint(network, config, optimizer, s, generator, extra))
+        save_checkpoint(folder / MODEL_FILE, Checkpoint(
+            kind=KIND, config=to_dict(config), model=network.state_dict(), optimizer=optimizer.state_dict(),
+            step=s.step, elapsed=float(s.elapsed), generator=generator.get_state(),
+            extra={**extra, "history": s.history[-200:]}))
 
     state_ref = [state]
     network.train()
-    loop = config.train
-    if loop.time_budget is not None:  # the budget covers the setup too: the loop gets the rest
-        loop = dataclasses.replace(loop, time_budget=max(1.0, loop.time_budget - setup_seconds))
-    state = train(network, optimizer, loss_fn, loop, state, folder / LOG_FILE, checkpoint_fn, "hyper train")
-    val, val_linear = evaluate_windows(network, val_w, val_t)
+    state = train(network, optimizer, loss_fn, config.train, state, folder / LOG_FILE, checkpoint_fn,
+                  "hyper train")
+    final = {c: round(evaluate(network, x, m), 3) for c, x, m in validation}
     network.eval()
     summary = {
         "steps": state.step, "train_seconds": round(state.elapsed, 1),
         "setup_seconds": round(setup_seconds, 1),
         "total_seconds": round(time.perf_counter() - started, 1),
-        "validation_psnr": round(val, 3), "validation_linear_psnr": round(val_linear, 3),
-        "validation": f"{len(val_t)} windows of the validation images, {VALIDATION_KEEP:.0%} observed",
-        "parameters": count_parameters(network), **extra, "config": to_dict(config),
+        "validation_psnr": {str(c): v for c, v in final.items()},
+        "validation": f"{len(val_idx)} images of held-out subjects, one fixed random mask per count",
+        "parameters": count_parameters(network), "train_images": len(train_idx),
+        "validation_subjects": sorted({family.subjects[i] for i in val_idx}), "config": to_dict(config),
     }
     with atomic_write(folder / SUMMARY_FILE, overwrite=True) as tmp:
         tmp.write_text(json.dumps(summary, indent=2) + "\n")
-    return HyperModel(network, config, state.step), summary
+    model = HyperModel(network, config, state.step, extra["train_files"], extra["validation_files"])
+    return model, summary
+
+
+def train_options(config: HyperConfig, **changes) -> HyperConfig:
+    """``config`` with training options replaced (for scripts and tests)."""
+    return dataclasses.replace(config, train=dataclasses.replace(config.train, **changes))
