@@ -289,7 +289,7 @@ def _preset(**options: Any) -> ReconstructConfig:
 PRESETS: dict[str, ReconstructConfig] = {
     "fast": _preset(steps=700, surface_points=1024, off_surface_points=1024, resolution=192),
     "default": ReconstructConfig(),
-    "best": _preset(steps=4000, surface_points=2048, off_surface_points=2048, resolution=384),
+    "best": _preset(steps=3000, surface_points=2048, off_surface_points=2048, resolution=320),
 }
 """Named starting points of ``reconstruct --preset``: every option's default is the preset's
 value, and an option given on the command line wins (docs/speed.md has each one's time and
@@ -298,6 +298,6 @@ accuracy against Open3D's screened Poisson)."""
 PRESET_HELP: dict[str, str] = {
     "fast": "--preset fast: Poisson's accuracy in about Poisson's time class (seconds on a CPU).",
     "default": "--preset default (the default): the recipe of docs/benchmarks.md.",
-    "best": "--preset best: minutes on a CPU for the most accurate mesh (more steps, a finer grid).",
+    "best": "--preset best: minutes on a CPU for a more accurate mesh (twice the steps, more points a step, a finer grid).",
 }
 """The --help line of each preset."""
