@@ -178,7 +178,8 @@ def test_sparse_extraction_never_holds_the_grid():
 
 def test_drop_far_components_keeps_the_supported_one():
     vertices, faces = ex.marching_cubes(ex.dense_grid(two_spheres, 64, CPU, 50_000))
-    from sdfrecon.evaluation.metrics import component_distances, vertex_components
+    from sdfrecon.evaluation.metrics import component_distances
+    from sdfrecon.geometry import vertex_components
 
     assert vertex_components(faces, len(vertices)).max() == 1
     np.testing.assert_allclose(np.sort(component_distances(vertices, faces, [[-0.4, 0.1, 0.3]])),

@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sdfrecon.evaluation.metrics import component_distances, exact_tree, sample_surface
+from sdfrecon.evaluation.metrics import component_distances, sample_surface
+from sdfrecon.geometry import exact_tree
 
 if TYPE_CHECKING:
     import trimesh
