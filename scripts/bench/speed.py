@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -47,7 +48,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 def _run(cmd: list[str], checkout: Path) -> float:
     """Run cmd with checkout's sdfrecon first on the path; its wall seconds."""
-    env = {**__import__("os").environ, "PYTHONPATH": str(checkout)}
+    env = {**os.environ, "PYTHONPATH": str(checkout)}
     t = time.perf_counter()
     proc = subprocess.run(cmd, cwd=checkout, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t
