@@ -34,6 +34,19 @@ class Common:
     command's timings include the interpreter and imports); None in-process: from run()."""
 
 
+def preset_type(presets: dict, helps: dict):
+    """tyro's type for a config chosen by a subcommand per preset (``preset:NAME``), whose
+    defaults are that preset's whole config (options given explicitly always win)."""
+    return Annotated[
+        tyro.extras.subcommand_type_from_defaults(
+            {f"preset:{name}": config for name, config in presets.items()},
+            {f"preset:{name}": text for name, text in helps.items()},
+            prefix_names=False,
+        ),
+        tyro.conf.OmitArgPrefixes,
+    ]
+
+
 def preset_args(args: list[str], presets: dict, default: str | None = None) -> list[str]:
     """A command's arguments (those after its name) with ``--preset NAME`` or
     ``--preset=NAME`` replaced by the preset's subcommand ``preset:NAME``, put first so that

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import tyro
 
-from sdfrecon.cli.common import Common, Output, passive_openmp
+from sdfrecon.cli.common import Common, Output, passive_openmp, preset_type
 from sdfrecon.cli.common import preset_args as common_preset_args
 from sdfrecon.image.config import (
     PRESET_HELP,
@@ -42,14 +42,7 @@ ImageArg = Annotated[str | None, tyro.conf.arg(metavar="IMAGE")]
 if TYPE_CHECKING:
     PresetConfig = ImageConfig
 else:
-    PresetConfig = Annotated[
-        tyro.extras.subcommand_type_from_defaults(
-            {f"preset:{name}": config for name, config in PRESETS.items()},
-            {f"preset:{name}": text for name, text in PRESET_HELP.items()},
-            prefix_names=False,
-        ),
-        tyro.conf.OmitArgPrefixes,
-    ]
+    PresetConfig = preset_type(PRESETS, PRESET_HELP)
 """An :class:`ImageConfig` chosen by a subcommand per preset, whose defaults are the preset's."""
 
 

@@ -9,20 +9,13 @@ from typing import TYPE_CHECKING, Annotated, ClassVar
 
 import tyro
 
-from sdfrecon.cli.common import Common, Output, passive_openmp, preset_args
+from sdfrecon.cli.common import Common, Output, passive_openmp, preset_args, preset_type
 from sdfrecon.config import PRESET_HELP, PRESETS, ExtractConfig, ReconstructConfig
 
 if TYPE_CHECKING:
     PresetConfig = ReconstructConfig
 else:
-    PresetConfig = Annotated[
-        tyro.extras.subcommand_type_from_defaults(
-            {f"preset:{name}": config for name, config in PRESETS.items()},
-            {f"preset:{name}": text for name, text in PRESET_HELP.items()},
-            prefix_names=False,
-        ),
-        tyro.conf.OmitArgPrefixes,
-    ]
+    PresetConfig = preset_type(PRESETS, PRESET_HELP)
 """A :class:`ReconstructConfig` chosen by a subcommand per preset, whose defaults are the preset's."""
 
 
