@@ -247,6 +247,18 @@ def _check_resumable(ckpt_path: Path, config: ReconstructConfig):
     return previous, config
 
 
+def extraction(config: ExtractConfig, cloud_info: dict) -> ExtractConfig:
+    """The extraction settings for a cloud :func:`~sdfrecon.cloud.prepare.prepare_cloud`
+    describes in ``cloud_info``: no snap onto a denoised cloud. There the fit's residual at
+    the points is the noise that denoising left (about sqrt(6 / k) of it), and moving the
+    mesh onto it puts the noise back (fertility at 0.5 % noise: exact Chamfer-L1 0.109 % of
+    the diagonal snapped, 0.092 % not)."""
+    if cloud_info.get("denoised") and config.snap_to_points:
+        log.info("the cloud was denoised: the mesh is not snapped to its points")
+        return dataclasses.replace(config, snap_to_points=False)
+    return config
+
+
 def reconstruct(
     input_path: Path,
     output: Path,
@@ -316,7 +328,7 @@ def reconstruct(
     model, state = fit_sdf(points, cloud.normals, normalization, train_config, device, ckpt_path,
                            run_dir / "losses.csv", previous, source=str(input_path.resolve()),
                            stages=stages, index=index)
-    mesh = mesh_from_model(model, config.extract, device, support=index,
+    mesh = mesh_from_model(model, extraction(config.extract, cloud_info), device, support=index,
                            progress=config.train.progress, stages=stages)
     with stages("write"):
         save_mesh(output, mesh.vertices, mesh.faces, mesh.normals, overwrite=overwrite)
@@ -354,7 +366,7 @@ def extract_model(
     cloud: the input points, for --keep-components near-input; by default the cloud the
     model was trained on, where that file still exists (else all components are kept).
     """
-    from sdfrecon.io import load_point_cloud, save_mesh
+    from sdfrecon.io import save_mesh
     from sdfrecon.io.atomic import check_writable
     from sdfrecon.io.formats import check_mesh_suffix
     from sdfrecon.io.mesh import check_mesh_precision
@@ -374,8 +386,12 @@ def extract_model(
         if cloud is None:
             log.warning("the training cloud is not available: keeping all components and the "
                         "plain zero level set (pass --cloud)")
-        else:
-            support = normalization.to_unit(load_point_cloud(cloud).points)
+        else:  # prepared as training prepared it (cleaned, denoised)
+            from sdfrecon.cloud.prepare import load_cloud
+
+            points, cloud_info = load_cloud(cloud, model.config)
+            support = normalization.to_unit(points.points)
+            config = extraction(config, cloud_info)
     mesh = mesh_from_model(model, config, resolve_device(device_name), support, progress)
     save_mesh(output, mesh.vertices, mesh.faces, mesh.normals, overwrite=overwrite)
     return mesh

@@ -354,3 +354,39 @@ def test_siren_options_start_from_a_preset_when_asked():
     assert siren_config({}).extract == PRESETS["default"].extract
     with pytest.raises(ValueError, match="unknown preset 'quick'"):
         siren_config({"preset": "quick"})
+
+
+def test_noise_levels_make_one_cloud_per_mesh_and_level(tmp_path, capsys):
+    from sdfrecon.bench.specs import parse_levels
+    from sdfrecon.cli import main
+    from sdfrecon.io import load_mesh, load_point_cloud
+
+    shapes = tmp_path / "shapes"
+    shapes.mkdir()
+    write_shapes(tmp_path / "all")
+    (tmp_path / "all" / "sphere.ply").rename(shapes / "sphere.ply")
+    names = [s.name for s in load_shapes(shapes, BenchOptions(noise=(0.0, 0.0025, 0.005)))]
+    assert names == ["sphere", "sphere-noise0.0025", "sphere-noise0.005"]
+    assert parse_levels(["0.0025,0.005"]) == parse_levels(["0.0025", "0.005"]) == (0.0025, 0.005)
+    for bad, problem in (("0.01,x", "expected numbers separated by commas, got 'x'"),
+                         ("-0.1", "must be numbers >= 0, got -0.1"), ("nan", "must be numbers >= 0")):
+        with pytest.raises(InputError, match="--noise") as err:
+            parse_levels([bad])
+        assert problem in str(err.value)
+    out = tmp_path / "out"
+    assert main(["bench", "--shapes", str(shapes), "--methods", "poisson", "-o", str(out), "--quiet",
+                 "--points", "2000", "--noise", "0.0025,0.01", "--samples", "2000", "--no-exact",
+                 "--depth", "5"]) == 0
+    records = read_jsonl(out / "results.jsonl")
+    assert set(records) == {("sphere-noise0.0025", "poisson"), ("sphere-noise0.01", "poisson")}
+    sphere = load_mesh(shapes / "sphere.ply")
+    for level in (0.0025, 0.01):
+        record = records[(f"sphere-noise{level:g}", "poisson")]
+        assert record["settings"]["noise"] == level and record["reference_kind"] == "mesh"
+        cloud = load_point_cloud(out / "clouds" / f"sphere-noise{level:g}.ply").points
+        spread = np.std(np.linalg.norm(cloud - sphere.centroid, axis=1) - 1.0)
+        assert spread == pytest.approx(level * np.linalg.norm(sphere.extents), rel=0.25)
+    capsys.readouterr()
+    assert main(["bench", "--shapes", str(shapes), "--noise", "0.01,a", "-o", str(tmp_path / "o2")]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "sdfrecon: error: --noise: expected numbers separated by commas, got 'a'"]

@@ -85,3 +85,27 @@ def test_thin_shapes_have_no_ghost(tmp_path, shape):
     print(f"\n{shape}: {support}, {topology(rec)}")
     assert support["unsupported@5%"] <= 0.005
     assert topology(rec)["watertight"]
+
+
+@pytest.mark.parametrize(("mesh_name", "genus"), [("fertility.off", 4)])
+def test_noisy_cloud_beats_poisson(shared_data, tmp_path, mesh_name, genus):
+    """30k points with 0.5 % Gaussian noise (of the diagonal) and their exact normals, as the
+    scans issue sets it: the defaults estimate the noise, denoise, and land at <= 0.9x screened
+    Poisson's exact Chamfer-L1 against the clean mesh, one watertight component, genus kept."""
+    from sdfrecon.evaluation.clouds import sample_cloud
+    from sdfrecon.evaluation.scoring import evaluate_mesh
+
+    ref = load_mesh(shared_data / "meshes" / mesh_name)
+    cloud = tmp_path / "noisy.npz"
+    save_point_cloud(cloud, sample_cloud(ref, 30_000, seed=0, noise=0.005))
+    out, baseline = tmp_path / "mesh.ply", tmp_path / "poisson.ply"
+    assert main(["reconstruct", str(cloud), "-o", str(out), "--no-progress", "--no-previews"]) == 0
+    assert main(["poisson", str(cloud), "-o", str(baseline), "--quiet"]) == 0
+    summary = json.loads((tmp_path / "mesh.run" / "summary.json").read_text())
+    assert summary["denoised"] is True
+    assert summary["noise"]["relative_to_diagonal"] == pytest.approx(0.005, rel=0.2)
+    ours, theirs = (evaluate_mesh(load_mesh(p), ref, samples=50_000) for p in (out, baseline))
+    print(f"\n{mesh_name} at 0.5 % noise: exact Chamfer-L1 {ours['exact_chamfer_l1_rel']:.5f} "
+          f"against Poisson's {theirs['exact_chamfer_l1_rel']:.5f}")
+    assert ours["exact_chamfer_l1_rel"] <= 0.9 * theirs["exact_chamfer_l1_rel"]
+    assert ours["genus"] == genus and ours["components"] == 1 and ours["watertight"]

@@ -104,7 +104,8 @@ def _run_siren(cloud: Path, mesh: Path, settings: dict, threads: int) -> dict:
     result = reconstruct(cloud, mesh, config, run_dir=mesh.parent / "run")
     info = result.info
     keep = ("steps", "device", "train_seconds", "extract_seconds", "load_seconds",
-            "grid_evaluations", "components_dropped", "outliers_removed", "voxel_merged")
+            "grid_evaluations", "components_dropped", "outliers_removed", "voxel_merged",
+            "noise", "denoised")
     out = {key: info[key] for key in keep if key in info}
     out["cloud_points"] = info.get("points")
     normals = info.get("normals", info.get("normals_estimated"))
@@ -133,7 +134,8 @@ def _import_method(method: str) -> None:
 
 
 _RUNNERS: dict[str, Callable[[Path, Path, dict, int], dict]] = {
-    "siren": _run_siren, "siren-free": _run_siren, "poisson": _run_poisson, "poisson-estimated": _run_poisson}
+    "siren": _run_siren, "siren-estimated": _run_siren, "siren-free": _run_siren,
+    "poisson": _run_poisson, "poisson-estimated": _run_poisson}
 
 
 def _error_text(err: BaseException) -> str:

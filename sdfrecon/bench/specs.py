@@ -19,13 +19,14 @@ import tyro
 
 from sdfrecon.errors import InputError
 
-METHODS: tuple[str, ...] = ("siren", "siren-free", "poisson", "poisson-estimated")
-"""siren: the file's normals (estimated where it has none); siren-free: normal-free training
-(normals_mode free); poisson: screened Poisson with the file's normals (estimated where it has
-none); poisson-estimated: screened Poisson with normals estimated and oriented as sdfrecon does
-(normals_mode estimate), whatever the file holds."""
-METHOD_NORMALS: dict[str, str] = {"siren": "auto", "siren-free": "free", "poisson": "auto",
-                                  "poisson-estimated": "estimate"}
+METHODS: tuple[str, ...] = ("siren", "siren-estimated", "siren-free", "poisson", "poisson-estimated")
+"""siren: the file's normals (estimated where it has none); siren-estimated: normals estimated
+and oriented (normals_mode estimate), whatever the file holds: a cloud without normals;
+siren-free: normal-free training (normals_mode free); poisson: screened Poisson with the file's
+normals (estimated where it has none); poisson-estimated: screened Poisson with normals
+estimated and oriented as sdfrecon does (normals_mode estimate), whatever the file holds."""
+METHOD_NORMALS: dict[str, str] = {"siren": "auto", "siren-estimated": "estimate", "siren-free": "free",
+                                  "poisson": "auto", "poisson-estimated": "estimate"}
 """The normals_mode (see NormalsConfig) each method runs with; it is the method's, not an option."""
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _SHAPE_KEYS = {"name", "cloud", "reference", "points", "noise", "outliers", "seed", "siren", "poisson"}
@@ -54,6 +55,32 @@ def parse_assignments(items: tuple[str, ...] | list[str]) -> dict:
     return out
 
 
+def parse_levels(items: tuple[str, ...] | list[str]) -> tuple[float, ...]:
+    """['0.0025,0.005'] or ['0.0025', '0.005'] -> (0.0025, 0.005): noise levels, each a
+    finite number >= 0 (InputError naming --noise otherwise)."""
+    levels = []
+    for text in ",".join(items).split(","):
+        if not text.strip():
+            continue
+        try:
+            value = float(text)
+        except ValueError:
+            raise InputError("--noise", f"expected numbers separated by commas, got {text.strip()!r}") from None
+        if not (math.isfinite(value) and value >= 0.0):
+            raise InputError("--noise", f"must be numbers >= 0, got {text.strip()}")
+        levels.append(value)
+    if not levels:
+        raise InputError("--noise", "needs at least one level")
+    return tuple(levels)
+
+
+# --noise 0.0025,0.005 (or 0.0025 0.005) on the command line, a tuple in Python.
+_Levels = Annotated[tuple[float, ...], tyro.constructors.PrimitiveConstructorSpec(
+    nargs="*", metavar="SIGMA[,SIGMA...]", instance_from_str=parse_levels,
+    is_instance=lambda value: isinstance(value, tuple),
+    str_from_instance=lambda value: [",".join(f"{v:g}" for v in value)])]
+
+
 # --siren NAME=VALUE ... on the command line, a dict in Python.
 _Assignments = Annotated[dict[str, Any], tyro.constructors.PrimitiveConstructorSpec(
     nargs="*", metavar="NAME=VALUE", instance_from_str=parse_assignments,
@@ -68,8 +95,10 @@ class BenchOptions:
 
     points: int = 30_000
     """Points sampled on each reference mesh."""
-    noise: float = 0.0
-    """Gaussian noise of the sampled clouds: sigma as a fraction of the bbox diagonal."""
+    noise: _Levels = (0.0,)
+    """Gaussian noise of the sampled clouds: sigma as a fraction of the bbox diagonal. Several
+    levels (0.0025,0.005) sample one cloud per mesh and level, named <mesh>-noise<level>
+    (the mesh's own name at 0), each scored against the clean mesh."""
     outliers: float = 0.0
     """Fraction of the sampled points replaced by uniform outliers."""
     seed: int = 0
@@ -97,6 +126,8 @@ class BenchOptions:
     def __post_init__(self) -> None:
         """--siren-steps and --resolution are short for --siren steps=... resolution=...;
         after this, ``siren`` holds every SIREN override."""
+        if isinstance(self.noise, (int, float)):  # BenchOptions(noise=0.005) from Python
+            object.__setattr__(self, "noise", (float(self.noise),))
         shortcuts = {"steps": self.siren_steps, "resolution": self.resolution}
         merged = {**self.siren, **{k: v for k, v in shortcuts.items() if v is not None}}
         object.__setattr__(self, "siren", merged)
@@ -110,11 +141,12 @@ class BenchOptions:
                 raise InputError(f"--{name}", f"must be >= 1, got {value}")
         if self.seed < 0:
             raise InputError("--seed", f"must be >= 0, got {self.seed}")
+        parse_levels([f"{v!r}" for v in self.noise])
         if self.poisson_trim is not None and not 0.0 <= self.poisson_trim < 1.0:
             raise InputError("--trim", f"must be a quantile in [0, 1), got {self.poisson_trim}")
         if "normals_mode" in {k.replace("-", "_") for k in self.siren}:
             raise InputError("--siren", "normals_mode is set by the method (siren: the file's normals, "
-                                        "siren-free: none); remove it")
+                                        "siren-estimated: estimated, siren-free: none); remove it")
         try:
             siren_config(self.siren)
         except (TypeError, ValueError) as err:
@@ -162,7 +194,7 @@ class Suite:
 
 SUITES: dict[str, Suite] = {
     "shapes": Suite("shapes", ("siren", "poisson"), "reference", "flat"),
-    "srb": Suite("srb", METHODS, "srb", "by-method"),
+    "srb": Suite("srb", ("siren", "siren-free", "poisson", "poisson-estimated"), "srb", "by-method"),
 }
 
 
@@ -216,10 +248,12 @@ def load_shapes(spec: Path, options: BenchOptions) -> list[Shape]:
     stems = [p.stem for p in files]
     shapes = []
     for path in files:
-        name = path.stem if stems.count(path.stem) == 1 else path.name.replace(".", "_")
-        _check_name(spec, name)
-        shapes.append(Shape(name, path, None, options.points, options.noise, options.outliers,
-                            options.seed, {}, {}))
+        base = path.stem if stems.count(path.stem) == 1 else path.name.replace(".", "_")
+        for noise in dict.fromkeys(options.noise):  # in order, each level once
+            name = base if noise == 0.0 else f"{base}-noise{noise:g}"
+            _check_name(spec, name)
+            shapes.append(Shape(name, path, None, options.points, noise, options.outliers,
+                                options.seed, {}, {}))
     return shapes
 
 
@@ -264,6 +298,8 @@ def _toml_shapes(spec: Path, options: BenchOptions) -> list[Shape]:
     unknown = set(data) - {"shape", "defaults"}
     if unknown:
         raise InputError(spec, f"unknown top-level keys {sorted(unknown)} (expected [[shape]] and [defaults])")
+    if len(options.noise) > 1:
+        raise InputError("--noise", "takes one level with a TOML spec (each [[shape]] may set its own noise)")
     defaults = data.get("defaults", {})
     rows = data.get("shape", [])
     if not isinstance(defaults, dict) or not isinstance(rows, list) or not rows:
@@ -296,7 +332,7 @@ def _toml_shapes(spec: Path, options: BenchOptions) -> list[Shape]:
             raise InputError(spec, f"{where}: needs a reference mesh or a cloud (or both)")
         try:
             points = _typed(merged.get("points", options.points), int, "points", minimum=1)
-            noise = _typed(merged.get("noise", options.noise), float, "noise", minimum=0.0)
+            noise = _typed(merged.get("noise", options.noise[0]), float, "noise", minimum=0.0)
             outliers = _typed(merged.get("outliers", options.outliers), float, "outliers", minimum=0.0)
             seed = _typed(merged.get("seed", options.seed), int, "seed", minimum=0)
             siren = {**_table(defaults.get("siren", {}), "siren"), **_table(row.get("siren", {}), "siren")}

@@ -79,10 +79,11 @@ class Bench(Common):
     """Suite srb: the folder holding scans/NAME.ply and ground_truth/NAME.xyz (e.g. the
     deep_geometric_prior_data folder that `python scripts/fetch_data.py srb` unpacks)."""
     methods: str | None = None
-    """Comma-separated methods: siren (file normals), siren-free (normal-free training), poisson
-    (file normals), poisson-estimated (normals estimated and oriented); default: siren,poisson
-    (suite shapes), all four (suite srb). Where a file has no normals, siren and poisson
-    estimate them too (the record's 'normals' says so)."""
+    """Comma-separated methods: siren (file normals), siren-estimated (normals estimated and
+    oriented, as for a cloud without them), siren-free (normal-free training), poisson (file
+    normals), poisson-estimated (normals estimated and oriented); default: siren,poisson
+    (suite shapes), siren,siren-free,poisson,poisson-estimated (suite srb). Where a file has
+    no normals, siren and poisson estimate them too (the record's 'normals' says so)."""
     out: Annotated[Path, tyro.conf.arg(aliases=("-o",))] = Path("out/bench")
     """Output folder (created; results accumulate there across runs)."""
     jobs: int | None = None

@@ -108,7 +108,7 @@ def poisson_file(
 
     The cloud is read, and its normals estimated when it has none, exactly as
     ``sdfrecon reconstruct`` does with its defaults (:func:`sdfrecon.cloud.prepare.load_cloud` with
-    ``ReconstructConfig()``: no cleaning, the file's normals or estimated ones), so both
+    ``ReconstructConfig()``: no cleaning or denoising, the file's normals or estimated ones), so both
     methods see the same oriented points. ``normals_mode`` 'estimate' ignores the file's
     normals and estimates and orients them as reconstruct does (``--normals-mode estimate``).
     The mesh is written atomically with per-vertex normals where the format carries them;
@@ -135,7 +135,9 @@ def poisson_file(
     if normals_mode not in ("auto", "estimate"):
         raise InputError("--normals-mode", f"must be auto or estimate for Poisson, got {normals_mode!r}")
     config = ReconstructConfig()
-    config = replace(config, normals=replace(config.normals, normals_mode=normals_mode))
+    # the points as the file gives them: the baseline is Poisson as its users run it
+    config = replace(config, normals=replace(config.normals, normals_mode=normals_mode),
+                     clean=replace(config.clean, denoise="off"))
     cloud, cloud_info = load_cloud(input, config)
     estimated = cloud_info["normals"] == "estimated"
     t_loaded = time.perf_counter()
