@@ -390,3 +390,19 @@ def test_noise_levels_make_one_cloud_per_mesh_and_level(tmp_path, capsys):
     assert main(["bench", "--shapes", str(shapes), "--noise", "0.01,a", "-o", str(tmp_path / "o2")]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [
         "sdfrecon: error: --noise: expected numbers separated by commas, got 'a'"]
+
+
+def test_a_toml_spec_takes_the_noise_levels_where_a_shape_sets_none(tmp_path):
+    write_shapes(tmp_path / "meshes")
+    spec = tmp_path / "spec.toml"
+    spec.write_text('[[shape]]\nname = "ball"\nreference = "meshes/sphere.ply"\n'
+                    '[[shape]]\nname = "ring"\nreference = "meshes/torus.obj"\nnoise = 0.001\n')
+    shapes = load_shapes(spec, BenchOptions(noise=(0.0, 0.005)))
+    assert [(s.name, s.noise) for s in shapes] == [("ball", 0.0), ("ball-noise0.005", 0.005), ("ring", 0.001)]
+
+
+def test_the_closed_spec_names_the_shared_meshes(shared_data):
+    spec = Path(__file__).resolve().parents[1] / "scripts" / "bench" / "closed.toml"
+    shapes = load_shapes(spec, BenchOptions(noise=(0.0025, 0.005)))
+    assert [s.name for s in shapes][:2] == ["fandisk-noise0.0025", "fandisk-noise0.005"]
+    assert all(s.reference.is_file() for s in shapes) and len(shapes) == 8

@@ -121,3 +121,18 @@ def test_a_cloud_over_the_cap_is_measured_and_denoised_as_a_subset():
     clean, clean_normals = _sphere(40000, 0.0, seed=4)
     cloud, info = _prepared(clean, clean_normals, denoise_max_points=10000)
     assert info["denoised"] is False and len(cloud.points) == 40000
+
+
+def test_a_sparse_curved_cloud_is_not_mistaken_for_noise(caplog):
+    """400 clean points on a small sphere: the quadric residual over 24 neighbours is large
+    against the spacing, but it grows with the neighbourhood: shape, not noise."""
+    points, normals = _sphere(400, 0.0, seed=5)
+    points = (points - [3.0, -1.0, 2.0]) * 0.3  # spacing ~ radius / 10: strongly curved patches
+    estimate = estimate_noise(points, check_above=0.0)
+    assert estimate.growth > 1.3 and not estimate.is_noise
+    noisy, _ = _sphere(30000, 0.005, seed=5)
+    assert estimate_noise(noisy).is_noise
+    with caplog.at_level("INFO", logger="sdfrecon"):
+        cloud, info = _prepared(points, normals, denoise_threshold=0.0)
+    assert info["denoised"] is False and "not noise" in caplog.text
+    np.testing.assert_array_equal(cloud.points, points)

@@ -282,7 +282,9 @@ def _toml_shapes(spec: Path, options: BenchOptions) -> list[Shape]:
         depth = 8
 
     A shape needs a reference or a cloud (no reference: no metrics). Per-shape values beat
-    [defaults], which beat the command-line options.
+    [defaults], which beat the command-line options. A shape that sets no noise and has no
+    cloud of its own is sampled at every --noise level, as <name>-noise<level> (its own name
+    at 0).
     """
     try:
         import tomllib
@@ -298,8 +300,6 @@ def _toml_shapes(spec: Path, options: BenchOptions) -> list[Shape]:
     unknown = set(data) - {"shape", "defaults"}
     if unknown:
         raise InputError(spec, f"unknown top-level keys {sorted(unknown)} (expected [[shape]] and [defaults])")
-    if len(options.noise) > 1:
-        raise InputError("--noise", "takes one level with a TOML spec (each [[shape]] may set its own noise)")
     defaults = data.get("defaults", {})
     rows = data.get("shape", [])
     if not isinstance(defaults, dict) or not isinstance(rows, list) or not rows:
@@ -332,7 +332,7 @@ def _toml_shapes(spec: Path, options: BenchOptions) -> list[Shape]:
             raise InputError(spec, f"{where}: needs a reference mesh or a cloud (or both)")
         try:
             points = _typed(merged.get("points", options.points), int, "points", minimum=1)
-            noise = _typed(merged.get("noise", options.noise[0]), float, "noise", minimum=0.0)
+            noise = _typed(merged.get("noise", 0.0), float, "noise", minimum=0.0)
             outliers = _typed(merged.get("outliers", options.outliers), float, "outliers", minimum=0.0)
             seed = _typed(merged.get("seed", options.seed), int, "seed", minimum=0)
             siren = {**_table(defaults.get("siren", {}), "siren"), **_table(row.get("siren", {}), "siren")}
@@ -345,8 +345,14 @@ def _toml_shapes(spec: Path, options: BenchOptions) -> list[Shape]:
                 raise ValueError(f"poisson: unknown keys {sorted(bad)} (known: depth, trim)")
         except (TypeError, ValueError) as err:
             raise InputError(spec, f"{where}: {err}") from None
-        shapes.append(Shape(name, paths["reference"], paths["cloud"], points, noise, outliers,
-                            seed, siren, poisson))
+        # a shape that sets no noise (and has no cloud of its own) is sampled at every --noise level
+        own = "noise" in merged or paths["cloud"] is not None
+        for level in [noise] if own else dict.fromkeys(options.noise):
+            label = name if own or level == 0.0 else f"{name}-noise{level:g}"
+            if label in {s.name for s in shapes}:
+                raise InputError(spec, f"{where}: the name {label!r} is used twice")
+            shapes.append(Shape(label, paths["reference"], paths["cloud"], points, level, outliers,
+                                seed, siren, poisson))
     return shapes
 
 

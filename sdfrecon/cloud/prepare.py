@@ -90,15 +90,22 @@ def _denoised(points: np.ndarray, normals: np.ndarray, oriented: bool, config: R
         rows = np.sort(np.random.default_rng(0).choice(len(points), clean.denoise_max_points, replace=False))
         subset = points[rows]
     tree = cKDTree(subset)
-    estimate = estimate_noise(subset, tree)
+    estimate = estimate_noise(subset, tree, check_above=clean.denoise_threshold)
     info["noise"] = estimate.as_dict()
-    run = clean.denoise == "on" or estimate.per_spacing > clean.denoise_threshold
+    above = estimate.per_spacing > clean.denoise_threshold
+    run = clean.denoise == "on" or (above and estimate.is_noise)
     info["denoised"] = bool(run)
     k = clean.denoise_neighbours or 2 * estimate.neighbours
+    if run:
+        why = f": denoising (quadric fits over {k} neighbours, {clean.denoise_rounds} round(s))"
+    elif above:
+        why = (f", but it grows {estimate.growth:.2f}x when the neighbourhood doubles: the "
+               "shape's curvature or sparse sampling, not noise; the points are used as they are "
+               "(--denoise on forces it)")
+    else:
+        why = f"; under {clean.denoise_threshold:g} spacings, the points are used as they are"
     log.info("%s: estimated noise %.3g (%.2f %% of the diagonal, %.2f point spacings)%s", name,
-             estimate.sigma, 100 * estimate.relative, estimate.per_spacing,
-             f": denoising (quadric fits over {k} neighbours, {clean.denoise_rounds} round(s))" if run
-             else f"; under {clean.denoise_threshold:g} spacings, the points are used as they are")
+             estimate.sigma, 100 * estimate.relative, estimate.per_spacing, why)
     if not run:
         return points, normals
     if subset is not points:
