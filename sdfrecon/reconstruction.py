@@ -268,13 +268,17 @@ def reconstruct(
     run_dir: Path | None = None,
     previews: bool = False,
     stages: Stages | None = None,
+    trim: float | str | None = None,
 ) -> MeshResult:
     """Reconstruct input_path into the mesh file output; the run folder gets the checkpoint
     (checkpoint.pt), the resolved config (config.json), the loss log (losses.csv) and a
     summary (summary.json). resume continues from the run folder's checkpoint. previews:
     also preview.png, sdf_slices.png and training.png there (:mod:`sdfrecon.viz.previews`),
     drawn after the mesh is written. stages: the clock of the whole command (by default one
-    started now); summary.json's ``stage_seconds`` sum to its wall time."""
+    started now); summary.json's ``stage_seconds`` sum to its wall time. trim (a distance in
+    the input's units, or 'auto'; see :mod:`sdfrecon.trim`): also write the mesh without its
+    faces farther than that from every input point beside output (<stem>.trimmed<suffix>);
+    summary.json's ``trim`` says what went."""
     stages = stages or Stages(start=time.perf_counter())
     stages.add("startup", stages.since_start())  # interpreter, argument parsing, light imports
     with stages("imports"):
@@ -282,7 +286,7 @@ def reconstruct(
         from sdfrecon.cloud.prepare import load_cloud
         from sdfrecon.geometry import CloudIndex
         from sdfrecon.io import save_mesh
-        from sdfrecon.io.atomic import stale_temporaries, write_json
+        from sdfrecon.io.atomic import check_writable, stale_temporaries, write_json
         from sdfrecon.io.mesh import check_mesh_precision
         from sdfrecon.sdf import extract  # noqa: F401  (the extraction's modules, here rather than mid-run)
         from sdfrecon.sdf.fit import fit_sdf
@@ -291,6 +295,10 @@ def reconstruct(
     with stages("checks"):
         run_dir = run_dir or run_dir_for(output)
         _check_outputs(input_path, output, run_dir, config, overwrite, resume)
+        if trim is not None:
+            from sdfrecon.trim import trimmed_path
+
+            check_writable(trimmed_path(output), overwrite)
         ckpt_path = run_dir / "checkpoint.pt"
         for stale in stale_temporaries(ckpt_path):  # a run killed while it saved a checkpoint
             log.info("removing %s, left by a run that was killed while writing its checkpoint", stale)
@@ -332,6 +340,10 @@ def reconstruct(
                            progress=config.train.progress, stages=stages)
     with stages("write"):
         save_mesh(output, mesh.vertices, mesh.faces, mesh.normals, overwrite=overwrite)
+    trimmed = None
+    if trim is not None:
+        with stages("trim"):
+            trimmed = _write_trimmed(output, mesh, index, normalization, trim, overwrite)
     if previews:
         from sdfrecon.viz.previews import model_field, write_previews
 
@@ -353,8 +365,42 @@ def reconstruct(
         "final_losses": state.history[-1] if state.history else {},
         "normalization": normalization.to_dict(),
     })
+    if trimmed is not None:
+        mesh.info["trim"] = trimmed
     write_json(run_dir / "summary.json", mesh.info, overwrite=True)
     return mesh
+
+
+def _write_trimmed(output: Path, mesh: MeshResult, index, normalization, trim: float | str,
+                   overwrite: bool) -> dict:
+    """Write ``mesh`` without its faces far from the input points (index: the cloud in
+    normalised units) to <stem>.trimmed<suffix>; the summary (input units) for summary.json."""
+    from sdfrecon.geometry import vertex_components
+    from sdfrecon.io import save_mesh
+    from sdfrecon.trim import TRIM_SPACINGS, trim_distance, trim_mesh, trimmed_path
+
+    scale = normalization.scale
+    distance = trim_distance(trim, index.spacing / scale)
+    cut = trim_mesh(normalization.to_unit(mesh.vertices), mesh.faces, index.tree, distance * scale)
+    path = trimmed_path(output)
+    info = {**cut.info(), "distance": distance, "auto": trim == "auto",
+            "spacings": distance * scale / index.spacing, "area_removed": cut.area_removed / scale**2,
+            "output": str(path), "components": 0}
+    if trim == "auto":
+        info["spacings"] = TRIM_SPACINGS
+    how = f"{distance:.4g} ({info['spacings']:.3g} point spacings)"
+    if len(cut.faces) == 0:
+        log.warning("--trim %s: every face lies farther than %s from every input point: no "
+                    "trimmed mesh written", trim, how)
+        info["output"] = None
+        return info
+    labels = vertex_components(cut.faces, len(cut.vertices))
+    info["components"] = int(len(np.unique(labels[cut.faces[:, 0]])))
+    save_mesh(path, mesh.vertices[cut.used], cut.faces, mesh.normals[cut.used], overwrite=overwrite)
+    log.info("trimmed %d of %d faces (%.2f %% of the area) farther than %s from every input "
+             "point: wrote %s (%d faces, %d component(s))", cut.faces_removed,
+             len(mesh.faces), 100 * cut.area_share, how, path, len(cut.faces), info["components"])
+    return info
 
 
 def extract_model(

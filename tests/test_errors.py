@@ -264,7 +264,7 @@ def test_normals_that_disagree_are_flipped_back(tmp_path: Path, capsys) -> None:
     warning = [line for line in err if "the normals disagree" in line]
     assert len(warning) == 1 and warning[0].startswith(
         f"sdfrecon: {cloud}: the normals disagree in orientation (")
-    assert warning[0].endswith(f" % of neighbouring points have opposite normals); flipped "
+    assert warning[0].endswith(f" % of neighbouring points on one sheet have opposite normals); flipped "
                                f"{flipped.sum()} of 2000 normals to agree with their neighbours")
 
 

@@ -209,7 +209,12 @@ def test_normals_that_cannot_be_made_consistent_are_dropped(bunny, caplog):
     noise = (noise / np.linalg.norm(noise, axis=1, keepdims=True)).astype(np.float32)
     with caplog.at_level(logging.WARNING):
         assert orient_normals("noise.xyz", points, noise) is None
-    assert "could not be made consistent; ignoring them" in caplog.text
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert line.startswith("noise.xyz: the normals disagree in orientation (")
+    assert "% of neighbouring points on one sheet have opposite normals" in line
+    assert "tolerance 1 %) and could not be made consistent (" in line
+    assert line.endswith("% still disagree after flipping signs); ignoring them and estimating new "
+                         "ones (--normals-orientation file keeps the file's normals as they are)")
 
 
 @pytest.mark.slow
@@ -234,3 +239,53 @@ def test_bunny_with_every_normal_negated_reconstructs_as_well(shared_data, tmp_p
     print(f"\nnegated bunny: Chamfer-L1 {m['chamfer_l1_rel']:.5f} diag, F@1% {m['fscore@1%']:.4f}, {topo}")
     assert m["chamfer_l1_rel"] <= 0.003 and m["fscore@1%"] >= 0.99
     assert topo["components"] == 1 and topo["watertight"]
+
+
+def _blade(noise: float, n: int = 30_000):
+    """A 1 x 0.2 x 0.01 blade sampled with its exact face normals and Gaussian noise of
+    ``noise`` x the diagonal: at 0.005 the noise is half the thickness, the sides interleave."""
+    import trimesh
+
+    from sdfrecon.evaluation.clouds import sample_cloud
+
+    cloud = sample_cloud(trimesh.creation.box(extents=[1.0, 0.2, 0.01]), n, seed=0, noise=noise)
+    return cloud.points, cloud.normals
+
+
+def test_a_noisy_thin_blade_keeps_its_exact_normals_and_says_why(caplog):
+    """Across a thin part neighbours on its two sides point opposite ways: not a flip. Before,
+    the blade at 0.5 % noise measured 4.8 % 'inconsistent' and its exact normals were dropped."""
+    points, normals = _blade(0.005)
+    report = check_orientation(points, normals)
+    assert report.fraction <= 0.01 and report.thin_fraction > 0.1
+    assert 0.005 < report.thickness < 0.015 and 0.003 < report.noise < 0.006  # truth 0.01, 0.0051
+    with caplog.at_level(logging.INFO):
+        out = orient_normals("blade.xyz", points, normals)
+    assert out is not None and _agree(out, normals) == 1.0
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1 and lines[0].startswith(
+        "blade.xyz: 2") and "% of neighbouring points face opposite ways across thin parts" in lines[0]
+    assert lines[0].endswith("disagree on one sheet: the file's normals are consistent and kept")
+
+
+def test_random_flips_on_a_thin_blade_are_still_found_and_repaired():
+    """A flip lies on its own side's sheet: on a clean thin blade, 1 % of the normals flipped
+    at random still reads over the tolerance and is undone (not taken for two sides)."""
+    points, normals = _blade(0.0)
+    flipped = normals.copy()
+    flipped[np.random.default_rng(8).random(len(points)) < 0.01] *= -1
+    assert check_orientation(points, flipped).fraction > 0.01
+    assert _agree(orient_normals("blade.xyz", points, flipped), normals) > 0.995
+
+
+def test_random_flips_on_a_noisy_closed_shape_are_found(bunny):
+    """The sides' offset is noise-aware both ways: at 0.5 % noise 1 % of random flips on the
+    bunny measures over the tolerance (before: 0.8 %, unseen) and is repaired."""
+    points, normals = bunny
+    diagonal = float(np.linalg.norm(points.max(axis=0) - points.min(axis=0)))
+    noisy = points + np.random.default_rng(9).normal(scale=0.005 * diagonal, size=points.shape)
+    flipped = normals.copy()
+    flipped[np.random.default_rng(10).random(len(points)) < 0.01] *= -1
+    assert check_orientation(noisy, normals).fraction < 0.001
+    assert check_orientation(noisy, flipped).fraction > 0.012
+    assert _agree(orient_normals("bunny.xyz", noisy, flipped), normals) > 0.99

@@ -65,7 +65,11 @@ class Evaluate(Common):
     """Also compute the exact point-to-triangle metrics against a mesh reference."""
     input_cloud: Annotated[Path | None, tyro.conf.arg(name="input", metavar="CLOUD")] = None
     """The cloud the mesh was made from: adds the share of the mesh's area farther than 1%, 2%
-    and 5% of the cloud's diagonal from every input point (surface that no point supports)."""
+    and 5% of the cloud's diagonal from every input point (surface that no point supports),
+    and the area (and share) of the faces that --trim would remove (unsupported_area)."""
+    trim: Annotated[str, tyro.conf.arg(metavar="DIST|auto")] = "auto"
+    """With --input: the distance (the cloud's units) beyond which a face is unsupported, as
+    `reconstruct --trim` removes them; auto: 5 median point spacings of the cloud."""
     json: JsonOutput = None
     """Write the metrics and conventions to this JSON file."""
     overwrite: bool = False
@@ -81,8 +85,10 @@ class Evaluate(Common):
         )
         from sdfrecon.io import load_point_cloud
         from sdfrecon.io.atomic import check_writable, write_json
+        from sdfrecon.trim import parse_trim, unsupported_faces
 
         _check_options(self.seed, samples=self.samples)
+        trim = parse_trim(self.trim)
         if not self.tau_fractions or not all(math.isfinite(f) and f > 0 for f in self.tau_fractions):
             raise InputError("--tau-fractions", f"must be numbers > 0, got {list(self.tau_fractions)}")
         if self.json is not None:
@@ -93,6 +99,7 @@ class Evaluate(Common):
         metrics = evaluate_mesh(mesh, reference, self.samples, self.seed, self.tau_fractions, self.exact)
         if cloud is not None:
             metrics.update(unsupported_area(mesh, cloud.points, samples=self.samples, seed=self.seed))
+            metrics.update(unsupported_faces(mesh.vertices, mesh.faces, cloud.points, trim))
         kind = metrics["reference_kind"]
         what = "mesh" if kind == "mesh" else f"point cloud of {metrics['reference_points']} points"
         print(f"{self.input} against {self.reference} ({what}); {self.samples} samples per mesh, "

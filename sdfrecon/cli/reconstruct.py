@@ -42,6 +42,12 @@ class Reconstruct(Common):
     previews: bool = True
     """Draw preview.png (the mesh from three sides and over the input points), sdf_slices.png
     and training.png into the run folder (a few seconds; --no-previews skips them)."""
+    trim: Annotated[str | None, tyro.conf.arg(metavar="DIST|auto")] = None
+    """Also write the mesh without its faces farther than DIST (the input's units) from every
+    input point, beside the watertight one as <stem>.trimmed<suffix> (out/bunny.obj ->
+    out/bunny.trimmed.obj): the surface where the data is, open where the scan saw nothing.
+    auto: 5 median point spacings. A face goes when its farthest vertex or its centroid is
+    farther; summary.json's "trim" gives the distance, faces and area removed."""
     exit_fast: ClassVar[bool] = True  # sdfrecon.cli.console: no interpreter teardown after it
     config: PresetConfig = field(default_factory=lambda: PRESETS["default"])
     """--preset fast|default|best: the recipe whose values are the defaults of the options
@@ -61,6 +67,9 @@ class Reconstruct(Common):
         passive_openmp()
         from sdfrecon.reconstruction import reconstruct, run_dir_for
         from sdfrecon.timing import Stages
+        from sdfrecon.trim import parse_trim
+
+        trim = parse_trim(self.trim)
 
         config = self.config
         if self.quiet:
@@ -68,7 +77,7 @@ class Reconstruct(Common):
         # from the process's start where the console script knows it: interpreter and imports count
         stages = Stages(start=self.started if self.started is not None else time.perf_counter())
         mesh = reconstruct(self.input, self.output, config, self.overwrite, self.resume, self.run_dir,
-                           previews=self.previews, stages=stages)
+                           previews=self.previews, stages=stages, trim=trim)
         info = mesh.info
         if self.verbose:
             print(stages.table())

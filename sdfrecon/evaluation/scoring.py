@@ -67,7 +67,10 @@ CONVENTIONS: dict[str, str] = {
                 "genus = (2C - Euler - boundary loops) / 2, watertight = every edge in exactly 2 faces",
     "unsupported": "with --input CLOUD: unsupported@f = share of the reconstruction's area (its "
                    "`samples` area-weighted points) farther than f x the input cloud's bbox diagonal "
-                   "from every input point; support_mean_rel = their mean distance / that diagonal",
+                   "from every input point; support_mean_rel = their mean distance / that diagonal; "
+                   "unsupported_area = area of the faces whose farthest vertex or centroid lies "
+                   "farther than trim_distance (--trim, auto: 5 median point spacings) from every "
+                   "input point, the faces `reconstruct --trim` removes; _share = of the mesh's area",
 }
 
 # Short per-row text for the printed table (the full lines are CONVENTIONS).
@@ -88,6 +91,9 @@ _ROW_CONVENTIONS = {
     "diag": "reference bounding-box diagonal",
     "unsupported": "share of rec's area farther than fraction x input-cloud diag from every input point",
     "support_mean": "mean distance of rec samples to the nearest input point; rel = / input-cloud diag",
+    "trim_distance": "--trim: faces farther than this from every input point are unsupported",
+    "unsupported_area": "area of rec's faces farther than trim_distance from every input point",
+    "unsupported_area_share": "the same, as a share of rec's area",
 }
 
 
