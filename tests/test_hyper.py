@@ -33,6 +33,16 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+def with_prior(model: HyperSiren, side: int) -> HyperSiren:
+    """``model`` with the prior channel's Gaussian fitted on 40 random images of side x side."""
+    from sdfrecon.image.hyper.baselines import GaussianPrior
+
+    images = np.random.default_rng(5).random((40, side, side))
+    mean, basis = GaussianPrior.fit(images, {}).low_rank(model.config.prior_components)
+    model.set_prior(torch.from_numpy(mean).float(), torch.from_numpy(basis).float())
+    return model
+
+
 def random_batch(n: int = 64, side: int = 32, count: int = 100) -> tuple[torch.Tensor, torch.Tensor]:
     rng = np.random.default_rng(0)
     image = torch.from_numpy(rng.random((n, side, side)).astype(np.float32))
@@ -43,7 +53,7 @@ def random_batch(n: int = 64, side: int = 32, count: int = 100) -> tuple[torch.T
 @pytest.mark.parametrize("config", [HyperModelConfig(), TINY], ids=["default", "tiny"])
 def test_generated_siren_starts_in_the_siren_initialisation(config):
     torch.manual_seed(0)
-    model = HyperSiren(config)
+    model = with_prior(HyperSiren(config), 32)
     layers = siren_layers(config)
     image, mask = random_batch()
     stats = weight_stats(model, image, mask)
@@ -76,7 +86,7 @@ def test_every_pixel_observed_a_fitted_model_gives_back_the_image():
     yy, xx = np.mgrid[0:16, 0:16] / 15.0
     image = (0.5 + 0.3 * np.sin(3 * xx) * np.cos(2 * yy) + 0.15 * (xx > 0.5)).astype(np.float32)
     torch.manual_seed(0)
-    model = HyperSiren(TINY)
+    model = with_prior(HyperSiren(TINY), 16)
     x, m = torch.from_numpy(image)[None], torch.ones(1, 16, 16)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     for _ in range(300):
@@ -91,6 +101,55 @@ def test_every_pixel_observed_a_fitted_model_gives_back_the_image():
     assert result.upsampled.shape == (64, 64)
     pooled = result.upsampled.reshape(16, 4, 16, 4).mean((1, 3))
     assert np.abs(pooled - result.raw).mean() < 0.03
+
+
+def test_prior_channel_is_the_gaussian_posterior_mean():
+    """The prior channel (a k x k solve) is the baseline's pixel-space posterior mean when k
+    is the covariance's full rank; with every pixel observed and little noise it gives back an
+    image of the prior's span (a training image), and with the mask all zero the mean."""
+    from sdfrecon.image.hyper.baselines import GaussianPrior
+    from sdfrecon.image.hyper.model import gaussian_posterior
+
+    rng = np.random.default_rng(0)
+    images = rng.random((30, 8, 8))
+    prior = GaussianPrior.fit(images, {})
+    mean, basis = (torch.from_numpy(a) for a in prior.low_rank(29))  # rank: 30 images - 1
+    x = torch.from_numpy(rng.random((1, 8, 8)) * 0.5 + 0.25)
+    mask = hyper_data.random_mask(8, 8, 20, rng)
+    m = torch.from_numpy(mask[None].astype(np.float64))
+    ours = gaussian_posterior(x, m, mean, basis, 1e-3)[0].numpy()
+    np.testing.assert_allclose(np.clip(ours, 0, 1), prior.complete(x[0].numpy(), mask, 1e-3), atol=1e-4)
+    train = torch.from_numpy(images[3:4])
+    full = gaussian_posterior(train, torch.ones(1, 8, 8, dtype=torch.float64), mean, basis, 1e-8)
+    np.testing.assert_allclose(full.numpy(), images[3:4], atol=1e-4)
+    # an image off the span is not given back: the channel is a prior, not a copy
+    off = gaussian_posterior(x, torch.ones(1, 8, 8, dtype=torch.float64), mean, basis, 1e-8)
+    assert float((off - x).abs().mean()) > 0.05
+    none = gaussian_posterior(x, torch.zeros(1, 8, 8, dtype=torch.float64), mean, basis, 1e-3)
+    np.testing.assert_allclose(none[0].numpy().ravel(), prior.mean, atol=1e-12)
+
+
+def test_fold_priors_never_see_the_image_s_subject():
+    """Training images get the prior channel from the other folds' subjects: under it, with
+    every pixel observed, a random image is not given back (it is off their span), while under
+    the prior of every training image it is; a subject's images share one fold."""
+    from sdfrecon.image.hyper.config import HyperConfig, HyperDataConfig
+    from sdfrecon.image.hyper.model import gaussian_posterior
+    from sdfrecon.image.hyper.train import fold_priors, full_prior
+
+    rng = np.random.default_rng(0)
+    images = rng.random((16, 8, 8)).astype(np.float32)
+    subjects = [f"s{i // 2:02d}" for i in range(16)]
+    config = HyperConfig(model=HyperModelConfig(prior_components=31), data=HyperDataConfig(prior_folds=4))
+    fold, means, bases = fold_priors(images, subjects, config)
+    assert sorted(set(fold.tolist())) == [0, 1, 2, 3] and np.all(fold[0::2] == fold[1::2])
+    x, ones = torch.from_numpy(images).double(), torch.ones(16, 8, 8, dtype=torch.float64)
+    own = gaussian_posterior(x, ones, torch.from_numpy(means[fold]).double(),
+                             torch.from_numpy(bases[fold]).double(), 1e-6)
+    mean, basis = full_prior(images, 31)
+    everyone = gaussian_posterior(x, ones, mean.double(), basis.double(), 1e-6)
+    assert float((everyone - x).abs().max()) < 1e-2
+    assert float((own - x).abs().mean((1, 2)).min()) > 0.1
 
 
 def test_split_by_subject_shares_no_subject(shared_data):
@@ -157,6 +216,22 @@ def test_train_writes_a_model_folder_split_by_subject(tiny_model):
     assert rows[0].split(",")[:5] == ["step", "seconds", "lr", "total", "psnr"]
 
 
+def test_the_model_s_prior_is_of_its_training_images_only(tiny_model):
+    """The prior channel of a trained model is the Gaussian of its training images and their
+    mirrors: no held-out face is in it."""
+    from sdfrecon.image.hyper.baselines import with_flips
+    from sdfrecon.image.hyper.train import HyperModel
+
+    folder, _ = tiny_model
+    model = HyperModel.load(folder)
+    train = np.stack([hyper_data.load_square(f, 16) for f in model.train_files])
+    held = np.stack([hyper_data.load_square(f, 16) for f in model.validation_files])
+    mean = model.network.prior_mean.numpy()
+    np.testing.assert_allclose(mean, with_flips(train).mean(0).ravel(), atol=1e-6)
+    assert np.abs(mean - with_flips(np.concatenate([train, held])).mean(0).ravel()).max() > 1e-3
+    assert model.network.prior_basis.shape == (256, TINY.prior_components)
+
+
 def test_complete_writes_the_four_files(tiny_model, tmp_path):
     from sdfrecon.cli import main
 
@@ -199,7 +274,7 @@ def test_bad_input_exits_2_with_one_line(tiny_model, tmp_path, capsys):
         ([str(folder), img, "--mask", str(tmp_path / "empty.png")],
          f"{tmp_path / 'empty.png'}: observes no pixel (every value is zero)"),
         ([str(old), img, "--keep", "10"],
-         f"{old / 'model.pt'}: is a hyper model of format 1; this sdfrecon reads format 2 (train it "
+         f"{old / 'model.pt'}: is a hyper model of format 1; this sdfrecon reads format 3 (train it "
          "again with 'sdfrecon hyper train')"),
         ([str(tmp_path / "nope"), img, "--keep", "10"], f"{tmp_path / 'nope'}: no such model folder"),
         ([str(folder), img, "--keep", "300"],

@@ -42,6 +42,13 @@ class GaussianPrior:
         centred = flat - mean
         return cls(mean, centred.T @ centred / max(1, len(flat) - 1), noises)
 
+    def low_rank(self, components: int) -> tuple[np.ndarray, np.ndarray]:
+        """(mean (P,), basis (P, k)) with basis basis^T the covariance's best rank-k part
+        (its leading eigenvectors scaled by the square roots of their eigenvalues)."""
+        values, vectors = np.linalg.eigh(self.cov)
+        top = np.argsort(values)[::-1][:components]
+        return self.mean, vectors[:, top] * np.sqrt(np.clip(values[top], 0, None))
+
     def noise(self, count: int) -> float:
         return self.noises[min(self.noises, key=lambda c: abs(np.log(c) - np.log(max(count, 1))))]
 

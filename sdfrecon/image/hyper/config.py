@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from sdfrecon.config import TrainConfig
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 """Version of the model file: a model.pt of another version is refused with one line."""
 SHARED_FACES = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "faces"
 """../shared/data/faces beside the checkout (the ORL faces)."""
@@ -26,8 +26,16 @@ class HyperModelConfig:
     encoder_scales: tuple[float, ...] = (1.5, 4.0)
     """Gaussian widths (pixels) of the normalised convolutions of the observed pixels that the
     encoder sees beside the masked image and the mask (none: those two alone)."""
+    prior_components: int = 128
+    """Principal components of the linear-Gaussian prior (the training faces' mean and
+    covariance) whose posterior mean given the observed pixels is one more encoder channel
+    (0: no such channel)."""
+    prior_noise: float = 3e-3
+    """Observation noise variance (grey levels squared) of that posterior mean."""
     latent: int = 256
     """Size of the code the encoder maps an image and its mask to."""
+    code_dropout: float = 0.0
+    """Dropout on the latent code during training (against learning the training subjects)."""
     head_hidden: int = 256
     """Width of the hidden layer of each layer's hypernetwork head."""
     siren_hidden: int = 32
@@ -67,6 +75,10 @@ class HyperDataConfig:
     are not enough."""
     validation_share: float = 0.2
     """Share of the subjects held out for validation (never of the images)."""
+    prior_folds: int = 4
+    """The training subjects are cut into this many folds; a training image's prior channel
+    comes from the prior of the other folds, never of its own subject, as a held-out face's
+    comes from a prior that never saw it (1: one prior of every training subject)."""
     split_seed: int = 0
     """Seed of the subject split."""
 
@@ -89,7 +101,6 @@ class HyperTrainConfig(TrainConfig):
     loss_pixels: int = 256
     """Pixels (the same random ones for the batch, new every step) the loss is computed at;
     0: every pixel. A quarter of a 32 x 32 image costs a third of the step time."""
-    """Linear warm-up of the learning rate, in steps."""
     grad_clip: float | None = 1.0
     """Clip the global gradient norm to this value; None disables clipping."""
     checkpoint_every: int = 500

@@ -84,13 +84,35 @@ def blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     return F.conv2d(y, k.view(1, 1, -1, 1), padding=(r, 0))[:, 0]
 
 
-def encoder_input(image: torch.Tensor, mask: torch.Tensor, scales: tuple[float, ...] = ()) -> torch.Tensor:
-    """(B, H, W) image and mask -> (B, 2 + 2 len(scales), H, W): the observed values centred
-    on mid-grey (0 where unobserved), the mask, and per scale sigma a normalised convolution
-    (blurred values over blurred mask) and its confidence (the blurred mask): a dense view of
-    a few scattered pixels that a small CNN cannot build from them in its first layers."""
+def gaussian_posterior(image: torch.Tensor, mask: torch.Tensor, mean: torch.Tensor, basis: torch.Tensor,
+                       noise: float) -> torch.Tensor:
+    """The posterior mean (B, H, W) of x ~ N(mean, basis basis^T) given x at the observed
+    pixels plus N(0, noise) noise: mean + basis c with c = (B_o^T B_o + noise I)^-1 B_o^T
+    (x_o - mean_o) (Woodbury's form of the pixel-space posterior, a k x k solve per image).
+    image and mask (B, H, W); mean (P,) or (B, P) and basis (P, k) or (B, P, k), P = H W:
+    a deterministic function of the observed pixels and the mask."""
+    b = image.shape[0]
+    m = mask.reshape(b, -1, 1)
+    centred = (image.reshape(b, -1) - mean).unsqueeze(-1) * m
+    observed = basis * m  # (B, P, k): rows of unobserved pixels zeroed
+    gram = observed.transpose(1, 2) @ observed
+    eye = torch.eye(gram.shape[-1], dtype=gram.dtype, device=gram.device)
+    coeff = torch.linalg.solve(gram + noise * eye, observed.transpose(1, 2) @ centred)
+    return (mean + (basis @ coeff)[..., 0]).view_as(image)
+
+
+def encoder_input(image: torch.Tensor, mask: torch.Tensor, scales: tuple[float, ...] = (),
+                  prior: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, H, W) image and mask -> (B, 2 + 2 len(scales) [+ 1], H, W): the observed values
+    centred on mid-grey (0 where unobserved), the mask, per scale sigma a normalised
+    convolution (blurred values over blurred mask) and its confidence (the blurred mask): a
+    dense view of a few scattered pixels that a small CNN cannot build from them in its first
+    layers; and, given ``prior`` (B, H, W), the linear-Gaussian posterior mean of the
+    observed pixels (centred on mid-grey)."""
     values = (image - 0.5) * mask
     channels = [values, mask]
+    if prior is not None:
+        channels.append(prior - 0.5)
     for sigma in scales:
         weight = blur(mask, sigma)
         channels += [blur(values, sigma) / (weight + 1e-3), weight / (weight.amax((1, 2), keepdim=True) + 1e-6)]
@@ -98,7 +120,7 @@ def encoder_input(image: torch.Tensor, mask: torch.Tensor, scales: tuple[float, 
 
 
 class Encoder(nn.Module):
-    """(B, 2, H, W) -> (B, latent): three stride-2 stages of a 3x3 convolution and ReLU
+    """(B, C, H, W) -> (B, latent): three stride-2 stages of a 3x3 convolution and ReLU
     (width, 2 width, 4 width channels), a 3x3 convolution at the last stage's resolution,
     an average pool to 4 x 4 (so any image size works) and a linear map."""
 
@@ -106,7 +128,7 @@ class Encoder(nn.Module):
         super().__init__()
         c = config.encoder_width
         layers: list[nn.Module] = []
-        ch_in = 2 + 2 * len(config.encoder_scales)
+        ch_in = 2 + 2 * len(config.encoder_scales) + (config.prior_components > 0)
         for ch in (c, 2 * c, 4 * c):
             layers += [nn.Conv2d(ch_in, ch, 3, stride=2, padding=1), nn.ReLU()]
             ch_in = ch
@@ -150,14 +172,44 @@ class HyperSiren(nn.Module):
         for i, s in enumerate(scales):
             self.register_buffer(f"scale{i}", s, persistent=False)
         self.norm = nn.LayerNorm(config.latent)
+        self.dropout = nn.Dropout(config.code_dropout)
+        # the linear-Gaussian prior of the training images (set_prior; saved with the model)
+        self.register_buffer("prior_mean", torch.zeros(0))
+        self.register_buffer("prior_basis", torch.zeros(0, config.prior_components))
 
-    def code(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """(B, H, W) image in [0, 1] and mask (0/1) -> the latent code (B, latent), of unit spread."""
-        return self.norm(self.encoder(encoder_input(image, mask, self.config.encoder_scales)))
+    def set_prior(self, mean: torch.Tensor, basis: torch.Tensor) -> None:
+        """The prior channel's Gaussian: mean (P,) and basis (P, k), covariance basis basis^T."""
+        if basis.shape != (mean.shape[0], self.config.prior_components):
+            raise ValueError(f"prior basis {tuple(basis.shape)} for {self.config.prior_components} components "
+                             f"of {mean.shape[0]} pixels")
+        self.prior_mean = mean.to(self.prior_mean)
+        self.prior_basis = basis.to(self.prior_basis)
 
-    def generate(self, image: torch.Tensor, mask: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def prior_channel(self, image: torch.Tensor, mask: torch.Tensor,
+                      prior: tuple[torch.Tensor, torch.Tensor] | None = None
+                      ) -> torch.Tensor | None:
+        """The posterior mean (B, H, W) under ``prior`` (mean, basis; default: the model's
+        own), or None when the model has no prior channel."""
+        if self.config.prior_components == 0:
+            return None
+        mean, basis = prior if prior is not None else (self.prior_mean, self.prior_basis)
+        if mean.shape[-1] != image.shape[1] * image.shape[2]:
+            raise ValueError(f"the model's prior is of {mean.shape[-1]} pixels, the image of "
+                             f"{image.shape[1] * image.shape[2]} (set_prior first)")
+        return gaussian_posterior(image, mask, mean, basis, self.config.prior_noise)
+
+    def code(self, image: torch.Tensor, mask: torch.Tensor,
+             prior: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """(B, H, W) image in [0, 1] and mask (0/1) -> the latent code (B, latent), of unit
+        spread; ``prior`` replaces the model's own (training: a prior without the image's subject)."""
+        channel = self.prior_channel(image, mask, prior)
+        x = encoder_input(image, mask, self.config.encoder_scales, channel)
+        return self.dropout(self.norm(self.encoder(x)))
+
+    def generate(self, image: torch.Tensor, mask: torch.Tensor,
+                 prior: tuple[torch.Tensor, torch.Tensor] | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """The SIREN of each image: [(W (B, out, in), b (B, out)) per layer]."""
-        z = self.code(image, mask)
+        z = self.code(image, mask, prior)
         params = []
         for i, (head, layer) in enumerate(zip(self.heads, self.layers, strict=True)):
             flat = head(z) * getattr(self, f"scale{i}")
@@ -171,10 +223,11 @@ class HyperSiren(nn.Module):
         coords = torch.from_numpy(data.pixel_coordinates(height, width)).to(params[0][0].device)
         return siren_forward(params, self.layers, coords).view(-1, height, width)
 
-    def forward(self, image: torch.Tensor, mask: torch.Tensor, pixels: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, image: torch.Tensor, mask: torch.Tensor, pixels: torch.Tensor | None = None,
+                prior: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         """(B, H, W) image and mask -> the completed images (B, H, W), unclipped; or, given
         flat pixel indices (N,), the SIRENs at those pixels only (B, N)."""
-        params = self.generate(image, mask)
+        params = self.generate(image, mask, prior)
         if pixels is None:
             return self.render(params, *image.shape[1:])
         coords = torch.from_numpy(data.pixel_coordinates(*image.shape[1:])).to(image.device)

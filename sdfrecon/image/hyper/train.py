@@ -77,6 +77,7 @@ class HyperModel:
         try:
             config = hyper_config_from_dict(ckpt.config)
             network = HyperSiren(config.model)
+            network.set_prior(ckpt.model["prior_mean"], ckpt.model["prior_basis"])
             network.load_state_dict(ckpt.model)
         except (KeyError, ValueError, TypeError, RuntimeError) as err:
             raise InputError(path, f"is a damaged hyper checkpoint ({type(err).__name__})") from None
@@ -111,6 +112,36 @@ def evaluate(network: HyperSiren, image: torch.Tensor, mask: torch.Tensor, chunk
     return psnr(err / image.numel())
 
 
+def fold_priors(images: np.ndarray, subjects: list[str], config: HyperConfig
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The priors of the prior channel for training: the training subjects cut into
+    ``prior_folds`` folds (seeded by split_seed), and per fold the low-rank Gaussian of the
+    images (and their mirrors) of the other folds. Returns each image's fold (N,), the means
+    (F, P) and the bases (F, P, k); one fold: the prior of every image."""
+    from sdfrecon.image.hyper.baselines import GaussianPrior, with_flips
+
+    names = sorted(set(subjects))
+    folds = max(1, min(config.data.prior_folds, len(names)))
+    order = np.random.default_rng(config.data.split_seed).permutation(len(names))
+    fold_of = {names[j]: k % folds for k, j in enumerate(order)}
+    fold = np.array([fold_of[s] for s in subjects])
+    means, bases = [], []
+    for f in range(folds):
+        others = images[fold != f] if folds > 1 else images
+        mean, basis = GaussianPrior.fit(with_flips(others), {}).low_rank(config.model.prior_components)
+        means.append(mean)
+        bases.append(basis)
+    return fold, np.stack(means).astype(np.float32), np.stack(bases).astype(np.float32)
+
+
+def full_prior(images: np.ndarray, components: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The model's own prior: the low-rank Gaussian of every training image and its mirror."""
+    from sdfrecon.image.hyper.baselines import GaussianPrior, with_flips
+
+    mean, basis = GaussianPrior.fit(with_flips(images), {}).low_rank(components)
+    return torch.from_numpy(mean.astype(np.float32)), torch.from_numpy(basis.astype(np.float32))
+
+
 class Batches:
     """Training batches: images flipped, shifted, zoomed and changed in contrast at random,
     each with a new mask of a log-uniform number of observed pixels; every draw comes from
@@ -143,10 +174,11 @@ class Batches:
             image = ((image - 0.5) * scale + 0.5 + shift).clamp(0, 1)
         return image
 
-    def sample(self, batch: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, S, S) images and (B, S, S) float masks."""
+    def sample(self, batch: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(B, S, S) images, (B, S, S) float masks and the images' indices (B,)."""
         n, s = len(self.images), self.images.shape[1]
-        image = self.images[torch.randint(0, n, (batch,), generator=generator)]
+        index = torch.randint(0, n, (batch,), generator=generator)
+        image = self.images[index]
         if self.flip:
             flipped = torch.rand(batch, generator=generator) < 0.5
             image = torch.where(flipped[:, None, None], image.flip(2), image)
@@ -156,7 +188,7 @@ class Batches:
         # each pixel's rank in a random order: the `count` smallest are observed
         ranks = torch.rand(batch, self.pixels, generator=generator).argsort(1).argsort(1)
         mask = (ranks < counts[:, None]).float().view(batch, s, s)
-        return image, mask
+        return image, mask, index
 
 
 def check_model_folder(folder: Path, resume: bool, overwrite: bool) -> None:
@@ -194,7 +226,15 @@ def train_hyper(config: HyperConfig, folder: Path, resume: bool = False,
     if not resume and (folder / LOG_FILE).exists():
         (folder / LOG_FILE).unlink()
     torch.manual_seed(config.train.seed)
-    network = HyperSiren(config.model).to(device)
+    network = HyperSiren(config.model)
+    train_images = family.images[train_idx]
+    train_subjects = [family.subjects[i] for i in train_idx]
+    if config.model.prior_components > 0:
+        network.set_prior(*full_prior(train_images, config.model.prior_components))
+        fold, fold_means, fold_bases = fold_priors(train_images, train_subjects, config)
+        fold = torch.from_numpy(fold).to(device)
+        fold_means, fold_bases = torch.from_numpy(fold_means).to(device), torch.from_numpy(fold_bases).to(device)
+    network = network.to(device)
     optimizer = torch.optim.Adam(network.parameters(), lr=config.train.lr)
     generator = torch.Generator().manual_seed(config.train.seed)
     if ckpt is not None:
@@ -202,7 +242,7 @@ def train_hyper(config: HyperConfig, folder: Path, resume: bool = False,
         optimizer.load_state_dict(ckpt.optimizer)
         generator.set_state(ckpt.generator)
     d = config.data
-    batches = Batches(family.images[train_idx], d)
+    batches = Batches(train_images, d)
     validation = [(c, x.to(device), m.to(device)) for c, x, m in validation_set(family.images[val_idx])]
     log.info("hyper: %d training images (%d subjects), %d validation images (%d subjects); %d parameters",
              len(train_idx), len({family.subjects[i] for i in train_idx}), len(val_idx),
@@ -214,14 +254,18 @@ def train_hyper(config: HyperConfig, folder: Path, resume: bool = False,
         step = state_ref[0].step
         if step % config.train.validate_every == 0:
             last_val.update({c: evaluate(network, x, m) for c, x, m in validation})
-        image, mask = batches.sample(config.train.batch_size, generator)
+        image, mask, index = batches.sample(config.train.batch_size, generator)
         image, mask = image.to(device), mask.to(device)
+        prior = None
+        if config.model.prior_components > 0:
+            f = fold[index.to(device)]
+            prior = (fold_means[f], fold_bases[f])
         pixels = batches.pixels
         if 0 < config.train.loss_pixels < pixels:
             idx = torch.randperm(pixels, generator=generator)[:config.train.loss_pixels].to(device)
-            mse = (network(image, mask, idx) - image.flatten(1)[:, idx]).square().mean()
+            mse = (network(image, mask, idx, prior) - image.flatten(1)[:, idx]).square().mean()
         else:
-            mse = (network(image, mask) - image).square().mean()
+            mse = (network(image, mask, prior=prior) - image).square().mean()
         return {"total": mse, "psnr": torch.tensor(psnr(float(mse.detach()))),
                 **{f"val_psnr_{c}": torch.tensor(v) for c, v in last_val.items()}}
 
