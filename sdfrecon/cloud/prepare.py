@@ -104,8 +104,10 @@ def _denoised(points: np.ndarray, normals: np.ndarray, oriented: bool, config: R
                "(--denoise on forces it)")
     else:
         why = f"; under {clean.denoise_threshold:g} spacings, the points are used as they are"
-    log.info("%s: estimated noise %.3g (%.2f %% of the diagonal, %.2f point spacings)%s", name,
-             estimate.sigma, 100 * estimate.relative, estimate.per_spacing, why)
+    # a clean cloud's estimate is in summary.json and --verbose; a noisy one's always shows
+    log.log(logging.INFO if above or run else logging.DEBUG,
+            "%s: estimated noise %.3g (%.2f %% of the diagonal, %.2f point spacings)%s", name,
+            estimate.sigma, 100 * estimate.relative, estimate.per_spacing, why)
     if not run:
         return points, normals
     if subset is not points:
