@@ -20,7 +20,7 @@ SAMPLE = REPO / "data" / "sample_ellipsoid.xyz"
 SMALL = ["--hidden-features", "32", "--hidden-layers", "2", "--surface-points", "512",
          "--off-surface-points", "512", "--resolution", "48", "--free-space-pool", "8192",
          "--no-progress"]
-STAGES = ("startup", "imports", "checks", "read", "normals", "clean", "normalise", "run folder",
+STAGES = ("startup", "imports", "checks", "read", "normals", "clean", "noise", "normalise", "run folder",
           "k-d tree", "pool", "training", "checkpoints", "grid evaluation", "marching cubes",
           "component filter", "mesh normals", "snap", "untangle", "write", "previews", "other")
 
